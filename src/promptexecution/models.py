@@ -1,0 +1,249 @@
+"""Wire models of the Prompt Execution API v2.1, shared by the SDK and the server.
+
+Requests are strict (the server rejects wrong types and unknown fields with a clear 400);
+responses are lenient and keep unknown fields, so an SDK talking to a newer server never breaks.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ResponseFormat = Literal["text", "json", "structured"]
+ExecutionStatus = Literal["processing", "completed", "failed", "cancelled"]
+VariableType = Literal["string", "number", "integer", "boolean", "array", "object"]
+Plan = Literal["basic", "professional", "enterprise"]
+Permission = Literal["execute", "batch", "templates"]
+SimulatedFailure = Literal["content_policy", "server_error", "timeout"]
+
+VARIABLE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", protected_namespaces=())
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="allow", protected_namespaces=())
+
+
+# --------------------------------------------------------------------------- requests
+
+
+class SimulateOptions(_Request):
+    """Knobs of the built-in `simulator` model, so every path can be exercised offline."""
+
+    latency_ms: int = Field(0, ge=0, le=600_000)
+    tokens_per_second: float | None = Field(None, gt=0)
+    fail: SimulatedFailure | None = None
+    output_tokens: int | None = Field(None, ge=1, le=1_000_000)
+
+
+class ModelSettings(_Request):
+    """The request's `model_config` object."""
+
+    model: str | None = Field(None, min_length=1, max_length=200)
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=1, le=1_000_000)
+    top_p: float | None = Field(None, ge=0, le=1)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    stop: list[str] | None = Field(None, max_length=4)
+    seed: int | None = None
+    response_format: ResponseFormat | None = None
+    simulate: SimulateOptions | None = None
+
+
+class ExecuteRequest(_Request):
+    template_id: str | None = Field(None, min_length=1, max_length=200)
+    template_version: str | None = Field(None, min_length=1, max_length=20)
+    prompt: str | None = Field(None, min_length=1)
+    variables: dict[str, Any] | None = None
+    model_settings: ModelSettings | None = Field(None, alias="model_config")
+    response_format: ResponseFormat | None = None
+    stream: bool = False
+
+
+class TemplateVariable(_Request):
+    name: str = Field(pattern=VARIABLE_NAME_PATTERN, max_length=100)
+    type: VariableType = "string"
+    required: bool = False
+    description: str | None = Field(None, max_length=2000)
+    default: Any = None
+
+
+class TemplateCreate(_Request):
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$")
+    description: str | None = Field(None, max_length=5000)
+    prompt: str = Field(min_length=1, max_length=200_000)
+    variables: list[TemplateVariable] = Field(default_factory=list, max_length=200)
+    default_config: ModelSettings | None = None
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    output_schema: dict[str, Any] | None = None
+
+
+class TemplateUpdate(_Request):
+    """PUT body: every field optional; what is absent is carried over from the current version."""
+
+    name: str | None = Field(None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$")
+    description: str | None = Field(None, max_length=5000)
+    prompt: str | None = Field(None, min_length=1, max_length=200_000)
+    variables: list[TemplateVariable] | None = Field(None, max_length=200)
+    default_config: ModelSettings | None = None
+    tags: list[str] | None = Field(None, max_length=50)
+    output_schema: dict[str, Any] | None = None
+
+
+# --------------------------------------------------------------------------- responses
+
+
+class ErrorBody(_Response):
+    type: str
+    code: str
+    message: str
+    details: dict[str, Any] | None = None
+    request_id: str | None = None
+    timestamp: str | None = None
+
+
+class ErrorResponse(_Response):
+    error: ErrorBody
+
+
+class ExecutionMetadata(_Response):
+    tokens_used: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    execution_time: float = 0.0
+    time_to_first_token: float | None = None
+    model: str = ""
+    provider: str | None = None
+    cost: float = 0.0
+    finish_reason: str | None = None
+    response_format: ResponseFormat = "text"
+    variables_used: dict[str, Any] | None = None
+
+
+class Execution(_Response):
+    execution_id: str
+    template_id: str | None = None
+    template_version: str | None = None
+    status: ExecutionStatus
+    content: str | None = None
+    rendered_prompt: str | None = None
+    metadata: ExecutionMetadata | None = None
+    error: ErrorBody | None = None
+    created_at: str
+    completed_at: str | None = None
+
+
+class ExecutionSummary(_Response):
+    execution_id: str
+    template_id: str | None = None
+    status: ExecutionStatus
+    model: str | None = None
+    tokens_used: int = 0
+    cost: float = 0.0
+    created_at: str
+
+
+class Pagination(_Response):
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+
+
+class ExecutionList(_Response):
+    executions: list[ExecutionSummary]
+    pagination: Pagination
+
+
+class Template(_Response):
+    template_id: str
+    name: str
+    description: str | None = None
+    version: str
+    status: Literal["active", "archived"]
+    prompt: str
+    variables: list[dict[str, Any]] = Field(default_factory=list)
+    default_config: dict[str, Any] | None = None
+    tags: list[str] = Field(default_factory=list)
+    output_schema: dict[str, Any] | None = None
+    created_at: str
+    updated_at: str
+    url: str
+
+
+class TemplateList(_Response):
+    templates: list[Template]
+    pagination: Pagination
+
+
+class TemplateVersionSummary(_Response):
+    version: str
+    created_at: str
+    name: str
+    description: str | None = None
+
+
+class TemplateVersions(_Response):
+    template_id: str
+    current_version: str
+    versions: list[TemplateVersionSummary]
+
+
+class HourlyLimit(_Response):
+    limit: int | None
+    used: int
+    remaining: int | None
+    reset_time: str
+
+
+class BurstLimit(_Response):
+    limit: int
+    used: int
+    remaining: int
+    window: str = "1_minute"
+
+
+class ConcurrentLimit(_Response):
+    limit: int
+    active: int
+    available: int
+
+
+class RateLimits(_Response):
+    hourly: HourlyLimit
+    burst: BurstLimit
+    concurrent: ConcurrentLimit
+
+
+class VerifyRateLimit(_Response):
+    requests_per_hour: int | None
+    remaining: int | None
+
+
+class AuthVerify(_Response):
+    valid: bool
+    account_id: str
+    plan: Plan
+    permissions: list[str]
+    rate_limit: VerifyRateLimit
+    key: dict[str, Any] | None = None
+
+
+class ModelInfo(_Response):
+    id: str
+    provider: str
+    streaming: bool = True
+    input_price_per_million: float
+    output_price_per_million: float
+    default: bool = False
+    custom: bool = False
+
+
+class ModelList(_Response):
+    models: list[ModelInfo]
+    default_model: str

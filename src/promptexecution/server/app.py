@@ -1,0 +1,182 @@
+"""The app factory: one FastAPI app over one data directory.
+
+Tests and snapshots pass a fixed clock, a seeded id source and a fake monotonic timer; the
+CLI passes nothing and gets the real ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import __version__
+from .auth import Authenticator
+from .catalog import ModelCatalog
+from .clock import Clock, IdSource, system_clock, to_micros
+from .config import ServerConfig, load_config
+from .context import ServerContext
+from .demo import ensure_local_account
+from .errors import ApiError
+from .execution import ExecutionService
+from .middleware import ApiMiddleware, error_response_parts
+from .plans import plans_with_overrides
+from .pricing import PriceTable
+from .ratelimit import RateLimiter
+from .routes import execute, executions, meta, templates
+from .store import Store
+
+log = logging.getLogger("promptexecution.server")
+DB_NAME = "pe.sqlite3"
+IDEMPOTENCY_RETENTION_US = 24 * 3_600_000_000
+
+
+def build_context(
+    data_dir: Path,
+    *,
+    config: ServerConfig | None = None,
+    clock: Clock | None = None,
+    ids: IdSource | None = None,
+    monotonic: Callable[[], float] | None = None,
+) -> ServerContext:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config = config if config is not None else load_config(data_dir / "server.toml")
+    clock = clock or system_clock
+    ids = ids or IdSource()
+    monotonic = monotonic or time.perf_counter
+    store = Store(data_dir / DB_NAME, ids)
+    plans = plans_with_overrides(config.plans)
+    catalog = ModelCatalog(config, PriceTable(config.pricing))
+    return ServerContext(
+        data_dir=data_dir,
+        store=store,
+        clock=clock,
+        ids=ids,
+        monotonic=monotonic,
+        config=config,
+        plans=plans,
+        limiter=RateLimiter(clock),
+        auth=Authenticator(store, plans),
+        catalog=catalog,
+        executions=ExecutionService(store, catalog, clock, ids, monotonic),
+    )
+
+
+def _recover(ctx: ServerContext) -> None:
+    """Executions a killed server left `processing` can never finish: mark them failed."""
+    for account_id, record in ctx.store.stale_processing():
+        record["status"] = "failed"
+        record["completed_at"] = ctx.timestamp()
+        record["error"] = {
+            "type": "server_error",
+            "code": "SERVER_RESTARTED",
+            "message": "The server stopped while this execution was running",
+        }
+        ctx.store.update_execution(account_id, record)
+    ctx.store.prune_idempotency(to_micros(ctx.clock()) - IDEMPOTENCY_RETENTION_US)
+
+
+def create_app(
+    data_dir: Path | str,
+    *,
+    config: ServerConfig | None = None,
+    clock: Clock | None = None,
+    ids: IdSource | None = None,
+    monotonic: Callable[[], float] | None = None,
+) -> FastAPI:
+    ctx = build_context(Path(data_dir), config=config, clock=clock, ids=ids, monotonic=monotonic)
+    _recover(ctx)
+    ensure_local_account(ctx)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await ctx.catalog.aclose()
+
+    app = FastAPI(
+        title="Prompt Execution API",
+        version="2.1",
+        summary=f"Self-hosted implementation (promptexecution {__version__})",
+        description=(
+            "Request bodies are limited to 1 MiB (32 MiB for `POST /v2/batch`); larger ones "
+            "get 413. Errors always have the shape `{\"error\": {type, code, message, "
+            "details?, request_id, timestamp}}`."
+        ),
+        openapi_url="/v2/openapi.json",
+        docs_url="/v2/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    for router in (meta.router, execute.router, executions.router, templates.router):
+        app.include_router(router)
+    _install_error_handlers(app, ctx)
+    app.add_middleware(ApiMiddleware, ctx=ctx)
+    return app
+
+
+def _install_error_handlers(app: FastAPI, ctx: ServerContext) -> None:
+    def render(request: Request, error: ApiError) -> Response:
+        if error.rate is not None:
+            request.state.rate = error.rate
+        status, headers, body = error_response_parts(
+            error, request.state.request_id, ctx.timestamp()
+        )
+        response = Response(body, status_code=status)
+        response.raw_headers = headers
+        return response
+
+    async def on_api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return render(request, exc)
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        first: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
+        loc = [str(p) for p in first.get("loc", ())]
+        where = loc[0] if loc else "request"
+        name = ".".join(loc[1:]) or where
+        details: dict[str, Any] = {"parameter": name, "location": where}
+        if "input" in first:
+            details["provided_value"] = first["input"]
+        return render(
+            request,
+            ApiError(
+                "validation_error",
+                "INVALID_PARAMETER",
+                f"Invalid {where} parameter '{name}': {first.get('msg', 'invalid value')}",
+                details=details,
+            ),
+        )
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 404:
+            error = ApiError(
+                "not_found_error",
+                "ROUTE_NOT_FOUND",
+                f"No endpoint at {request.method} {request.url.path}; see /v2/openapi.json",
+            )
+        elif exc.status_code == 405:
+            error = ApiError(
+                "validation_error",
+                "METHOD_NOT_ALLOWED",
+                f"{request.method} is not allowed on {request.url.path}",
+                status=405,
+                headers={"Allow": (exc.headers or {}).get("Allow", "")},
+            )
+        else:
+            error = ApiError("server_error", "HTTP_ERROR", str(exc.detail), status=exc.status_code)
+        return render(request, error)
+
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)

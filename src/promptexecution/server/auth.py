@@ -1,0 +1,73 @@
+"""API-key authentication: `Authorization: Bearer pe_sk_live_...`, keys stored hashed.
+
+Every request reads the key from the database (an indexed lookup of a few microseconds), so a
+key revoked with `pe keys revoke` in another process stops working at once.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from .errors import ApiError
+from .plans import PlanLimits
+from .store import Account, ApiKey, Store, hash_key
+
+KEY_PREFIXES = ("pe_sk_live_", "pe_sk_test_")
+
+
+@dataclass(frozen=True)
+class Principal:
+    account: Account
+    key: ApiKey
+    plan: PlanLimits
+
+    def require(self, permission: str) -> None:
+        if permission not in self.key.permissions:
+            raise ApiError(
+                "permission_error",
+                "INSUFFICIENT_PERMISSIONS",
+                f"This API key lacks the '{permission}' permission",
+                details={"required_permission": permission, "granted": self.key.permissions},
+            )
+
+
+def _unauthorized(code: str, message: str) -> ApiError:
+    return ApiError(
+        "authentication_error", code, message, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+class Authenticator:
+    def __init__(self, store: Store, plans: dict[str, PlanLimits]) -> None:
+        self.store = store
+        self.plans = plans
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        if not authorization:
+            raise _unauthorized(
+                "MISSING_API_KEY",
+                "No API key provided; send 'Authorization: Bearer pe_sk_live_...'",
+            )
+        scheme, _, token = authorization.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise _unauthorized(
+                "INVALID_AUTHORIZATION_HEADER",
+                "Malformed Authorization header; expected 'Bearer <api key>'",
+            )
+        if not token.startswith(KEY_PREFIXES):
+            raise _unauthorized(
+                "INVALID_API_KEY",
+                "The provided API key is invalid or expired; keys start with "
+                "'pe_sk_live_' or 'pe_sk_test_'",
+            )
+        digest = hash_key(token)
+        key = self.store.find_key(digest)
+        # The lookup is by hash; the constant-time compare guards the final equality check.
+        if key is None or not hmac.compare_digest(key.key_hash, digest) or key.revoked_us:
+            raise _unauthorized("INVALID_API_KEY", "The provided API key is invalid or expired")
+        account = self.store.get_account(key.account_id)
+        if account is None:
+            raise _unauthorized("INVALID_API_KEY", "The provided API key is invalid or expired")
+        return Principal(account, key, self.plans[account.plan])

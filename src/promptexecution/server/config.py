@@ -1,0 +1,89 @@
+"""`<data-dir>/server.toml`: providers, default model, prices and plan overrides.
+
+    default_model = "simulator"
+
+    [[providers]]                      # any OpenAI-compatible endpoint
+    name = "ollama"
+    base_url = "http://127.0.0.1:11434/v1"
+    api_key_env = "OLLAMA_API_KEY"     # optional: the env var holding its key
+    timeout = 120                      # seconds, optional
+    models = ["llama3.1:8b"]
+
+    [pricing."llama3.1:8b"]            # USD per 1M tokens
+    input = 0.0
+    output = 0.0
+
+    [plans.enterprise]                 # raise or lower a plan's limits on this server
+    burst_per_minute = 5000
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class ProviderConfig:
+    name: str
+    base_url: str
+    models: list[str]
+    api_key_env: str | None = None
+    timeout: float = 120.0
+
+
+@dataclass
+class ServerConfig:
+    default_model: str = "simulator"
+    providers: list[ProviderConfig] = field(default_factory=list)
+    pricing: dict[str, tuple[float, float]] = field(default_factory=dict)
+    plans: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def load_config(path: Path) -> ServerConfig:
+    """Reads server.toml; a missing file is the default config, a bad one a clear error."""
+    if not path.exists():
+        return ServerConfig()
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(raw, str(path))
+
+
+def parse_config(raw: dict[str, Any], where: str = "server.toml") -> ServerConfig:
+    known = {"default_model", "providers", "pricing", "plans"}
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; expected {sorted(known)}")
+    config = ServerConfig(default_model=str(raw.get("default_model", "simulator")))
+    for i, entry in enumerate(raw.get("providers", [])):
+        try:
+            config.providers.append(
+                ProviderConfig(
+                    name=str(entry["name"]),
+                    base_url=str(entry["base_url"]).rstrip("/"),
+                    models=[str(m) for m in entry["models"]],
+                    api_key_env=entry.get("api_key_env"),
+                    timeout=float(entry.get("timeout", 120.0)),
+                )
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"{where}: providers[{i}] needs name, base_url and models ({exc})"
+            ) from None
+    for model, price in raw.get("pricing", {}).items():
+        try:
+            config.pricing[model] = (float(price["input"]), float(price["output"]))
+        except (KeyError, TypeError, ValueError):
+            raise ConfigError(
+                f"{where}: [pricing.\"{model}\"] needs numeric input and output"
+            ) from None
+    config.plans = dict(raw.get("plans", {}))
+    return config

@@ -1,0 +1,383 @@
+"""Running one execution: resolve the template, render, call the model, price and store it.
+
+Both `POST /v2/execute` and the batch runner go through `prepare` and `run`, so an execution
+means the same thing wherever it comes from. Failed and cancelled executions are stored too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..models import ExecuteRequest, ModelSettings
+from .auth import Principal
+from .catalog import ModelCatalog, ModelEntry
+from .clock import Clock, IdSource, iso, to_micros
+from .errors import ApiError, not_found, permission, validation
+from .providers.base import GenerationRequest, ProviderError, estimate_tokens
+from .rendering import render, resolve_variables
+from .store import Store, TemplateRecord
+
+log = logging.getLogger("promptexecution.server")
+
+_PROVIDER_ERRORS: dict[str, tuple[str, str, int, bool]] = {
+    # kind: (type, code, status, retry_eligible)
+    "content_policy": ("execution_error", "CONTENT_POLICY_VIOLATION", 400, False),
+    "server_error": ("execution_error", "MODEL_PROVIDER_ERROR", 500, True),
+    "timeout": ("execution_error", "MODEL_TIMEOUT", 500, True),
+    "bad_request": ("execution_error", "MODEL_REJECTED_REQUEST", 400, False),
+    "auth": ("execution_error", "PROVIDER_AUTH_FAILED", 500, False),
+    "rate_limited": ("service_unavailable", "PROVIDER_RATE_LIMITED", 503, True),
+}
+
+
+def provider_api_error(exc: ProviderError, execution_id: str) -> ApiError:
+    type_, code, status, retry_eligible = _PROVIDER_ERRORS[exc.kind]
+    details = {**exc.details, "execution_id": execution_id, "retry_eligible": retry_eligible}
+    headers = {}
+    if exc.kind == "rate_limited" and "retry_after" in exc.details:
+        headers["Retry-After"] = str(int(exc.details["retry_after"]))
+    return ApiError(type_, code, exc.message, details=details, status=status, headers=headers)
+
+
+@dataclass
+class Prepared:
+    """Everything decided before the model is called; no I/O has happened yet."""
+
+    principal: Principal
+    execution_id: str
+    template: TemplateRecord | None
+    model: ModelEntry
+    generation: GenerationRequest
+    variables_used: dict[str, Any] | None
+    created_us: int
+    created_at: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    record: dict[str, Any]
+    error: ApiError | None = None
+
+
+class ExecutionService:
+    def __init__(
+        self,
+        store: Store,
+        catalog: ModelCatalog,
+        clock: Clock,
+        ids: IdSource,
+        monotonic: Callable[[], float],
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.clock = clock
+        self.ids = ids
+        self.monotonic = monotonic
+
+    # ------------------------------------------------------------------ preparation
+
+    def prepare(self, principal: Principal, request: ExecuteRequest) -> Prepared:
+        if request.template_id is None and request.prompt is None:
+            raise validation(
+                "MISSING_REQUIRED_FIELD",
+                "The 'template_id' or 'prompt' field is required",
+                field="template_id",
+                provided_value=None,
+                expected_type="string",
+            )
+        if request.template_id is not None and request.prompt is not None:
+            raise validation(
+                "CONFLICTING_FIELDS",
+                "Send either 'template_id' or 'prompt', not both",
+                fields=["template_id", "prompt"],
+            )
+        provided = request.variables or {}
+        template = None
+        if request.template_id is not None:
+            template = self.find_template(
+                principal.account.id, request.template_id, request.template_version
+            )
+            values = resolve_variables(template.variables, provided, template.prompt)
+            rendered = render(template.prompt, values)
+            defaults = {
+                v["name"]: v["default"]
+                for v in template.variables
+                if v["name"] not in provided and v.get("default") is not None
+            }
+            variables_used: dict[str, Any] | None = {**provided, **defaults}
+        else:
+            if request.template_version is not None:
+                raise validation(
+                    "INVALID_FIELD",
+                    "'template_version' needs a 'template_id'",
+                    field="template_version",
+                )
+            assert request.prompt is not None
+            if provided:
+                rendered = render(request.prompt, resolve_variables([], provided, request.prompt))
+            else:
+                rendered = request.prompt  # no variables: the prompt is sent exactly as written
+            variables_used = provided or None
+
+        settings = self._settings(template, request.model_settings)
+        model = self.catalog.get(settings.get("model") or self.catalog.default)
+        if model.id != self.catalog.default and not principal.plan.custom_models:
+            raise permission(
+                "CUSTOM_MODEL_NOT_ALLOWED",
+                f"The {principal.plan.name} plan runs only the default model "
+                f"'{self.catalog.default}'; upgrade to choose another",
+                requested_model=model.id,
+                default_model=self.catalog.default,
+            )
+        simulate = settings.get("simulate")
+        if simulate and model.id != "simulator":
+            raise validation(
+                "INVALID_FIELD",
+                "'model_config.simulate' applies only to the 'simulator' model",
+                field="model_config.simulate",
+            )
+        response_format = (
+            request.response_format or settings.get("response_format") or "text"
+        )
+        now = self.clock()
+        generation = GenerationRequest(
+            model=model.id,
+            prompt=rendered,
+            temperature=settings.get("temperature"),
+            max_tokens=settings.get("max_tokens"),
+            top_p=settings.get("top_p"),
+            response_format=response_format,
+            output_schema=template.output_schema if template else None,
+            stream=request.stream,
+            options={
+                k: settings[k]
+                for k in ("frequency_penalty", "presence_penalty", "stop", "seed")
+                if settings.get(k) is not None
+            },
+            simulate=simulate,
+        )
+        return Prepared(
+            principal=principal,
+            execution_id=self.ids.new("exec"),
+            template=template,
+            model=model,
+            generation=generation,
+            variables_used=variables_used,
+            created_us=to_micros(now),
+            created_at=iso(now),
+        )
+
+    def find_template(
+        self, account_id: str, id_or_name: str, version: str | None = None
+    ) -> TemplateRecord:
+        row = self.store.find_template_row(account_id, id_or_name)
+        if row is None:
+            raise not_found(
+                "TEMPLATE_NOT_FOUND",
+                f"Template '{id_or_name}' was not found",
+                template_id=id_or_name,
+            )
+        if row["status"] != "active":
+            raise not_found(
+                "TEMPLATE_ARCHIVED",
+                f"Template '{id_or_name}' was deleted (archived); its history is still "
+                "readable but it can no longer run",
+                template_id=row["id"],
+            )
+        template = self.store.get_template(account_id, row["id"], version)
+        if template is None:
+            raise not_found(
+                "TEMPLATE_VERSION_NOT_FOUND",
+                f"Template '{id_or_name}' has no version '{version}'",
+                template_id=row["id"],
+                version=version,
+            )
+        return template
+
+    @staticmethod
+    def _settings(
+        template: TemplateRecord | None, overrides: ModelSettings | None
+    ) -> dict[str, Any]:
+        settings: dict[str, Any] = dict(template.default_config or {}) if template else {}
+        if overrides is not None:
+            settings.update(overrides.model_dump(exclude_none=True))
+        return settings
+
+    # ------------------------------------------------------------------ records
+
+    def _record(
+        self,
+        p: Prepared,
+        *,
+        status: str,
+        content: str | None,
+        started: float,
+        first_token_at: float | None,
+        input_tokens: int,
+        output_tokens: int,
+        finish_reason: str | None,
+        error: ApiError | None = None,
+    ) -> dict[str, Any]:
+        now = self.monotonic()
+        record: dict[str, Any] = {
+            "execution_id": p.execution_id,
+            "template_id": p.template.id if p.template else None,
+            "template_version": p.template.version if p.template else None,
+            "status": status,
+            "content": content,
+            "rendered_prompt": p.generation.prompt,
+            "metadata": {
+                "tokens_used": input_tokens + output_tokens,
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "execution_time": round(now - started, 4),
+                "time_to_first_token": (
+                    round(first_token_at - started, 4) if first_token_at is not None else None
+                ),
+                "model": p.model.id,
+                "provider": p.model.provider.name,
+                "cost": self.catalog.prices.cost(p.model.id, input_tokens, output_tokens),
+                "finish_reason": finish_reason,
+                "response_format": p.generation.response_format,
+                "variables_used": p.variables_used,
+            },
+            "created_at": p.created_at,
+            "completed_at": iso(self.clock()) if status != "processing" else None,
+        }
+        if error is not None:
+            record["error"] = {
+                "type": error.type,
+                "code": error.code,
+                "message": error.message,
+                "details": error.details,
+            }
+        return record
+
+    def processing_record(self, p: Prepared) -> dict[str, Any]:
+        return self._record(
+            p,
+            status="processing",
+            content=None,
+            started=self.monotonic(),
+            first_token_at=None,
+            input_tokens=estimate_tokens(p.generation.prompt),
+            output_tokens=0,
+            finish_reason=None,
+        )
+
+    # ------------------------------------------------------------------ running
+
+    async def run(self, p: Prepared, *, store: bool = True) -> Outcome:
+        """Runs to the end without streaming; stores and returns the outcome."""
+        started = self.monotonic()
+        parts: list[str] = []
+        first: float | None = None
+        usage = None
+        finish = None
+        try:
+            async for chunk in p.model.provider.generate(p.generation):
+                if chunk.text:
+                    if first is None:
+                        first = self.monotonic()
+                    parts.append(chunk.text)
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                if chunk.finish_reason is not None:
+                    finish = chunk.finish_reason
+        except ProviderError as exc:
+            error = provider_api_error(exc, p.execution_id)
+            record = self._finish(p, "failed", parts, started, first, usage, finish, error)
+            if store:
+                self.store.insert_execution(p.principal.account.id, p.created_us, record)
+            return Outcome(record, error)
+        record = self._finish(p, "completed", parts, started, first, usage, finish)
+        if store:
+            self.store.insert_execution(p.principal.account.id, p.created_us, record)
+        return Outcome(record)
+
+    def _finish(
+        self,
+        p: Prepared,
+        status: str,
+        parts: list[str],
+        started: float,
+        first: float | None,
+        usage: Any,
+        finish: str | None,
+        error: ApiError | None = None,
+    ) -> dict[str, Any]:
+        content = "".join(parts)
+        if usage is not None:
+            input_tokens, output_tokens = usage.input_tokens, usage.output_tokens
+        else:
+            input_tokens = estimate_tokens(p.generation.prompt)
+            output_tokens = estimate_tokens(content)
+        return self._record(
+            p,
+            status=status,
+            content=content if (content or status == "completed") else None,
+            started=started,
+            first_token_at=first,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            finish_reason=finish if status == "completed" else status,
+            error=error,
+        )
+
+    async def stream(self, p: Prepared, request_id: str) -> AsyncIterator[bytes]:
+        """Server-sent events: `delta`s, then one `completed` or one `error`.
+
+        The execution is stored `processing` first; if the client goes away mid-stream the
+        generator is closed or cancelled and the execution is stored `cancelled` with the
+        text produced so far.
+        """
+        account_id = p.principal.account.id
+        self.store.insert_execution(account_id, p.created_us, self.processing_record(p))
+        started = self.monotonic()
+        parts: list[str] = []
+        first: float | None = None
+        usage = None
+        finish = None
+        done = False
+        generator = p.model.provider.generate(p.generation)
+        try:
+            try:
+                async for chunk in generator:
+                    if chunk.text:
+                        if first is None:
+                            first = self.monotonic()
+                        parts.append(chunk.text)
+                        yield sse("delta", {"delta": chunk.text})
+                    if chunk.usage is not None:
+                        usage = chunk.usage
+                    if chunk.finish_reason is not None:
+                        finish = chunk.finish_reason
+            except ProviderError as exc:
+                error = provider_api_error(exc, p.execution_id)
+                record = self._finish(p, "failed", parts, started, first, usage, finish, error)
+                self.store.update_execution(account_id, record)
+                done = True
+                yield sse("error", error.body(request_id, iso(self.clock())))
+                return
+            record = self._finish(p, "completed", parts, started, first, usage, finish)
+            self.store.update_execution(account_id, record)
+            done = True
+            yield sse("completed", record)
+        finally:
+            if not done:
+                record = self._finish(p, "cancelled", parts, started, first, usage, finish)
+                try:
+                    self.store.update_execution(account_id, record)
+                except Exception:  # never let bookkeeping hide the original exit
+                    log.exception("could not store cancelled execution %s", p.execution_id)
+            await generator.aclose()  # type: ignore[attr-defined]
+
+
+def sse(event: str, data: Any) -> bytes:
+    payload = json.dumps(data, separators=(",", ":"))
+    return f"event: {event}\ndata: {payload}\n\n".encode()

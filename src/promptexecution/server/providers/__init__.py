@@ -1,0 +1,1 @@
+"""Model providers: the offline `simulator` and OpenAI-compatible HTTP endpoints."""

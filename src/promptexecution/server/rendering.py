@@ -1,0 +1,244 @@
+"""Template rendering: Jinja2's sandbox with StrictUndefined, typed variables, and the spec's
+single-brace `{name}` placeholders.
+
+Untrusted templates can neither run code (the sandbox) nor exhaust the server: `range` shares
+one iteration budget per render, repetition of strings and lists is capped, and output is
+generated in chunks and stopped past a size limit. Every failure is a 400, never a 500.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from collections.abc import Iterable
+from contextvars import ContextVar
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
+
+from .errors import ApiError, template_error, validation
+
+MAX_OUTPUT_CHARS = 1_000_000
+MAX_RANGE_ITERATIONS = 100_000
+MAX_POWER_EXPONENT = 10_000
+
+_SINGLE_BRACE = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
+_EXPRESSION_ROOT = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)")
+_range_budget: ContextVar[list[int]] = ContextVar("range_budget")
+
+_TYPE_CHECKS: dict[str, Any] = {
+    "string": lambda v: isinstance(v, str),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "array": lambda v: isinstance(v, list),
+    "object": lambda v: isinstance(v, dict),
+}
+# What an optional variable without a default renders as when it is not provided.
+_EMPTY_BY_TYPE: dict[str, Any] = {
+    "string": "",
+    "number": None,
+    "integer": None,
+    "boolean": False,
+    "array": [],
+    "object": {},
+}
+
+
+def json_type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _budgeted_range(*args: int) -> range:
+    result = range(*args)
+    budget = _range_budget.get(None)
+    if budget is not None:
+        budget[0] -= len(result)
+        if budget[0] < 0:
+            raise SecurityError(
+                f"templates may iterate at most {MAX_RANGE_ITERATIONS:,} times over range()"
+            )
+    return result
+
+
+class _Sandbox(SandboxedEnvironment):
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                if isinstance(seq, str | list | tuple) and isinstance(n, int):
+                    if len(seq) * n > MAX_OUTPUT_CHARS:
+                        raise SecurityError("repetition would exceed the template output limit")
+        if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_POWER_EXPONENT:
+            raise SecurityError(f"exponents above {MAX_POWER_EXPONENT} are not allowed")
+        return super().call_binop(context, operator, left, right)
+
+
+_env = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+_env.globals["range"] = _budgeted_range
+
+
+@lru_cache(maxsize=2048)
+def _compile(source: str) -> Any:
+    return _env.from_string(_parse(source))
+
+
+@lru_cache(maxsize=2048)
+def referenced_variables(source: str) -> frozenset[str]:
+    """Root names a template reads from its context (`{{a.b}}` gives `a`)."""
+    ast = _parse(source)
+    names = set(meta.find_undeclared_variables(ast))
+    return frozenset(names - set(_env.globals))
+
+
+def _parse(source: str) -> nodes.Template:
+    try:
+        return _env.parse(source)
+    except TemplateSyntaxError as exc:
+        raise template_error(
+            "TEMPLATE_SYNTAX_ERROR",
+            f"Template syntax error on line {exc.lineno}: {exc.message}",
+            line=exc.lineno,
+            template_section=_line(source, exc.lineno),
+        ) from None
+
+
+def check_syntax(prompt: str) -> None:
+    """Raises a 400 `template_error` when `prompt` is not a valid template."""
+    _parse(prompt)
+
+
+def _line(source: str, lineno: int | None) -> str:
+    lines = source.splitlines()
+    if lineno is None or not 1 <= lineno <= len(lines):
+        return ""
+    return f"line {lineno}: {lines[lineno - 1].strip()[:200]}"
+
+
+def with_single_braces(source: str, provided: Iterable[str]) -> str:
+    """The spec writes `{content}`: fill it like `{{content}}` when `content` was provided."""
+    names = set(provided)
+    if "{" not in source or not names:
+        return source
+    return _SINGLE_BRACE.sub(
+        lambda m: "{{ " + m.group(1) + " }}" if m.group(1) in names else m.group(0), source
+    )
+
+
+def resolve_variables(
+    declared: list[dict[str, Any]], provided: dict[str, Any], source: str
+) -> dict[str, Any]:
+    """Type-checks `provided`, applies defaults, and reports every missing variable at once."""
+    values = dict(provided)
+    type_errors = []
+    for spec in declared:
+        name, kind = spec["name"], spec.get("type", "string")
+        if name in values:
+            if values[name] is not None and not _TYPE_CHECKS[kind](values[name]):
+                type_errors.append(
+                    {"variable": name, "expected_type": kind,
+                     "provided_type": json_type_name(values[name])}
+                )
+        elif spec.get("default") is not None:
+            values[name] = spec["default"]
+    if type_errors:
+        first = type_errors[0]
+        raise validation(
+            "INVALID_VARIABLE_TYPE",
+            f"Template variable '{first['variable']}' must be of type {first['expected_type']}, "
+            f"got {first['provided_type']}",
+            invalid_variables=type_errors,
+        )
+    required = {s["name"] for s in declared if s.get("required") and s.get("default") is None}
+    optional = {s["name"]: s.get("type", "string") for s in declared if s["name"] not in required}
+    needed = required | (referenced_variables(source) - set(optional))
+    missing = sorted(n for n in needed if values.get(n) is None)
+    if missing:
+        quoted = ", ".join(f"'{n}'" for n in missing)
+        noun = "variable" if len(missing) == 1 else "variables"
+        raise validation(
+            "TEMPLATE_VARIABLE_MISSING",
+            f"Required template {noun} {quoted} not provided",
+            missing_variables=missing,
+            provided_variables=sorted(provided),
+        )
+    for name, kind in optional.items():
+        if values.get(name) is None:
+            values[name] = _EMPTY_BY_TYPE[kind]
+    return values
+
+
+def render(source: str, variables: dict[str, Any]) -> str:
+    """Renders a template (already checked by `resolve_variables`) in the sandbox."""
+    source = with_single_braces(source, variables)
+    template = _compile(source)
+    token = _range_budget.set([MAX_RANGE_ITERATIONS])
+    try:
+        out: list[str] = []
+        size = 0
+        for chunk in template.generate(**variables):
+            size += len(chunk)
+            if size > MAX_OUTPUT_CHARS:
+                raise template_error(
+                    "RENDERED_PROMPT_TOO_LARGE",
+                    f"The rendered prompt exceeds {MAX_OUTPUT_CHARS:,} characters",
+                    limit=MAX_OUTPUT_CHARS,
+                )
+            out.append(chunk)
+        return "".join(out)
+    except ApiError:
+        raise
+    except SecurityError as exc:
+        raise template_error(
+            "TEMPLATE_SECURITY_VIOLATION",
+            f"The template tried something the sandbox forbids: {exc}",
+            **_where(exc, source),
+        ) from None
+    except UndefinedError as exc:
+        where = _where(exc, source)
+        raise template_error(
+            "VARIABLE_SUBSTITUTION_FAILED",
+            f"Template variable substitution failed: {exc.message}",
+            problematic_variables=_roots(where.get("template_section", "")),
+            **where,
+        ) from None
+    except Exception as exc:  # any other runtime error in a user's template is the user's 400
+        where = _where(exc, source)
+        raise template_error(
+            "VARIABLE_SUBSTITUTION_FAILED",
+            f"Template variable substitution failed: {type(exc).__name__}: {exc}",
+            problematic_variables=_roots(where.get("template_section", "")),
+            **where,
+        ) from None
+    finally:
+        _range_budget.reset(token)
+
+
+def _where(exc: BaseException, source: str) -> dict[str, Any]:
+    lineno = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == "<template>":
+            lineno = frame.lineno
+    return {"template_section": _line(source, lineno)} if lineno else {}
+
+
+def _roots(section: str) -> list[str]:
+    return sorted(set(_EXPRESSION_ROOT.findall(section)))

@@ -1,0 +1,123 @@
+"""Helpers shared by the route modules: context access, JSON bodies and responses."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from fastapi import Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ValidationError
+
+from ..auth import Principal
+from ..context import ServerContext
+from ..errors import ApiError, validation
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def ctx_of(request: Request) -> ServerContext:
+    ctx: ServerContext = request.app.state.ctx
+    return ctx
+
+
+def principal_of(request: Request, permission: str | None = None) -> Principal:
+    principal: Principal = request.state.principal
+    if permission is not None:
+        principal.require(permission)
+    return principal
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(data, separators=(",", ":")),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def public_base(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/v2"
+
+
+async def parse_body(request: Request, model: type[M]) -> tuple[M, bytes]:
+    raw = await request.body()
+    if not raw.strip():
+        raise validation("INVALID_JSON", "The request body must be a JSON object")
+    try:
+        return model.model_validate_json(raw), raw
+    except ValidationError as exc:
+        raise validation_error_from(exc) from None
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _safe_value(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > 200:
+        return value[:200] + "…"
+    if isinstance(value, dict | list):
+        text = json.dumps(value)
+        return value if len(text) <= 200 else text[:200] + "…"
+    return value
+
+
+def validation_error_from(exc: ValidationError) -> ApiError:
+    """One clear message for the first problem, and every problem in `details.errors`."""
+    errors = exc.errors(include_url=False)
+    listed = [
+        {"field": _field(e["loc"]), "message": e["msg"], "type": e["type"]} for e in errors[:20]
+    ]
+    first = errors[0]
+    name = _field(first["loc"])
+    kind = first["type"]
+    if kind == "json_invalid":
+        return validation(
+            "INVALID_JSON",
+            f"The request body is not valid JSON: {first['ctx'].get('error', first['msg'])}"
+            if first.get("ctx")
+            else "The request body is not valid JSON",
+        )
+    if kind == "model_type" or (kind.endswith("_type") and not first["loc"]):
+        return validation("INVALID_JSON", "The request body must be a JSON object")
+    if kind == "missing":
+        return validation(
+            "MISSING_REQUIRED_FIELD",
+            f"The '{name}' field is required",
+            field=name,
+            provided_value=None,
+            errors=listed,
+        )
+    if kind == "extra_forbidden":
+        return validation(
+            "UNKNOWN_FIELD", f"Unknown field '{name}'", field=name, errors=listed
+        )
+    details: dict[str, Any] = {"field": name, "errors": listed}
+    if "input" in first:
+        details["provided_value"] = _safe_value(first["input"])
+    code = "INVALID_FIELD_TYPE" if kind.endswith("_type") or "parsing" in kind else "INVALID_FIELD"
+    return ApiError("validation_error", code, f"Field '{name}': {first['msg']}", details=details)
+
+
+def parse_iso(name: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise validation(
+            "INVALID_PARAMETER",
+            f"'{name}' must be an ISO 8601 date or date-time, like 2024-01-15T09:15:30Z",
+            parameter=name,
+            provided_value=value[:100],
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,128 @@
+"""`POST /v2/execute`: one prompt, answered whole or streamed as server-sent events."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from ...models import ExecuteRequest, Execution
+from ..clock import to_micros
+from ..errors import conflict, validation
+from ..execution import sse
+from ..sse import EventStreamResponse
+from .common import ctx_of, parse_body, principal_of
+
+router = APIRouter()
+ENDPOINT = "POST /v2/execute"
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+
+
+@router.post(
+    "/v2/execute",
+    tags=["executions"],
+    summary="Execute a prompt",
+    response_model=Execution,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": ExecuteRequest.model_json_schema()}},
+        }
+    },
+)
+async def execute(request: Request) -> Any:
+    ctx = ctx_of(request)
+    principal = principal_of(request, "execute")
+    body, raw = await parse_body(request, ExecuteRequest)
+    account_id = principal.account.id
+
+    key = request.headers.get("idempotency-key")
+    body_hash = hashlib.sha256(raw).hexdigest()
+    if key is not None:
+        if not 1 <= len(key) <= 255:
+            raise validation(
+                "INVALID_IDEMPOTENCY_KEY", "Idempotency-Key must be 1 to 255 characters"
+            )
+        since = to_micros(ctx.clock() - IDEMPOTENCY_WINDOW)
+        previous = ctx.store.get_idempotent(account_id, ENDPOINT, key, since)
+        if previous is not None:
+            if previous["body_hash"] != body_hash:
+                raise validation(
+                    "IDEMPOTENCY_KEY_REUSED",
+                    "This Idempotency-Key was used with a different request body; "
+                    "use a new key for a new request",
+                )
+            return _replay(previous["status_code"], previous["response"], body.stream)
+        marker = (account_id, ENDPOINT, key)
+        if marker in ctx.inflight_keys:
+            raise conflict(
+                "IDEMPOTENCY_KEY_IN_USE",
+                "A request with this Idempotency-Key is still running; retry shortly",
+            )
+
+    prepared = ctx.executions.prepare(principal, body)
+    ctx.limiter.acquire_slot(account_id, principal.plan)
+
+    def remember(status: int, payload: str) -> None:
+        if key is not None:
+            ctx.store.put_idempotent(
+                account_id, ENDPOINT, key, body_hash, status, payload, to_micros(ctx.clock())
+            )
+
+    if key is not None:
+        ctx.inflight_keys.add((account_id, ENDPOINT, key))
+
+    def release() -> None:
+        ctx.limiter.release_slot(account_id)
+        if key is not None:
+            ctx.inflight_keys.discard((account_id, ENDPOINT, key))
+
+    if body.stream:
+        request_id = request.state.request_id
+
+        async def events() -> AsyncIterator[bytes]:
+            async for event in ctx.executions.stream(prepared, request_id):
+                if event.startswith(b"event: completed") and key is not None:
+                    remember(200, event.split(b"data: ", 1)[1].strip().decode())
+                yield event
+
+        return EventStreamResponse(events(), on_close=release)
+
+    try:
+        outcome = await ctx.executions.run(prepared)
+    finally:
+        release()
+    if outcome.error is not None:
+        if outcome.error.status < 500:
+            error = outcome.error
+            remember(
+                error.status,
+                json.dumps(error.body(request.state.request_id, ctx.timestamp())),
+            )
+        raise outcome.error
+    payload = json.dumps(outcome.record, separators=(",", ":"))
+    remember(200, payload)
+    return Response(payload, media_type="application/json")
+
+
+def _replay(status: int, payload: str, stream: bool) -> Any:
+    headers = {"Idempotent-Replayed": "true"}
+    if stream and status == 200:
+        record = json.loads(payload)
+
+        async def events() -> AsyncIterator[bytes]:
+            if record.get("content"):
+                yield sse("delta", {"delta": record["content"]})
+            yield sse("completed", record)
+
+        return EventStreamResponse(
+            events(), headers=[(b"idempotent-replayed", b"true")]
+        )
+    return Response(payload, status_code=status, media_type="application/json", headers=headers)
+
+

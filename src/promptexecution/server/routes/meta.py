@@ -1,0 +1,60 @@
+"""Health, readiness, key verification, rate limits and the model list."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from .common import ctx_of, json_response, principal_of
+
+router = APIRouter()
+
+
+@router.get("/health", tags=["meta"], summary="Liveness: 200 once the server serves")
+async def health() -> Response:
+    return json_response({"status": "ok"})
+
+
+@router.get("/ready", tags=["meta"], summary="Readiness: 200 when the database answers")
+async def ready(request: Request) -> Response:
+    if ctx_of(request).store.ping():
+        return json_response({"status": "ready"})
+    return json_response({"status": "unavailable"}, status=503)
+
+
+@router.get("/v2/auth/verify", tags=["auth"], summary="Check an API key")
+async def verify(request: Request) -> Response:
+    ctx = ctx_of(request)
+    principal = principal_of(request)
+    rate = request.state.rate
+    return json_response(
+        {
+            "valid": True,
+            "account_id": principal.account.id,
+            "plan": principal.plan.name,
+            "permissions": principal.key.permissions,
+            "rate_limit": {
+                "requests_per_hour": principal.plan.requests_per_hour,
+                "remaining": rate.hourly_remaining,
+            },
+            "key": {
+                "id": principal.key.id,
+                "name": principal.key.name,
+                "prefix": principal.key.display_prefix,
+                "mode": principal.key.mode,
+            },
+            "server_time": ctx.timestamp(),
+        }
+    )
+
+
+@router.get("/v2/rate-limits", tags=["auth"], summary="Current usage against your plan")
+async def rate_limits(request: Request) -> Response:
+    principal_of(request)
+    return json_response(request.state.rate.as_json())
+
+
+@router.get("/v2/models", tags=["models"], summary="Models this server can run")
+async def models(request: Request) -> Response:
+    principal_of(request)
+    return json_response(ctx_of(request).catalog.listing())

@@ -1,0 +1,305 @@
+"""Templates: create, list, read, update (a new immutable version), archive, and versions."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from ...models import TemplateCreate, TemplateUpdate, TemplateVariable
+from ..clock import from_micros, iso, to_micros
+from ..context import ServerContext
+from ..errors import conflict, not_found, validation
+from ..rendering import check_syntax, json_type_name
+from ..store import TemplateRecord
+from .common import ctx_of, json_response, parse_body, principal_of, public_base
+
+router = APIRouter()
+
+_TYPE_OK = {
+    "string": (str,),
+    "number": (int, float),
+    "integer": (int,),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+}
+
+
+def _body_schema(model: Any) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }
+
+
+def template_json(record: TemplateRecord, base: str) -> dict[str, Any]:
+    return {
+        "template_id": record.id,
+        "name": record.name,
+        "description": record.description,
+        "version": record.version,
+        "status": record.status,
+        "prompt": record.prompt,
+        "variables": record.variables,
+        "default_config": record.default_config,
+        "tags": record.tags,
+        "output_schema": record.output_schema,
+        "created_at": iso(from_micros(record.created_us)),
+        "updated_at": iso(from_micros(record.updated_us)),
+        "url": f"{base}/templates/{record.id}",
+    }
+
+
+def _check_variables(variables: list[TemplateVariable]) -> list[dict[str, Any]]:
+    seen: set[str] = set()
+    out = []
+    for var in variables:
+        if var.name in seen:
+            raise validation(
+                "DUPLICATE_VARIABLE",
+                f"Variable '{var.name}' is declared twice",
+                variable=var.name,
+            )
+        seen.add(var.name)
+        if var.default is not None:
+            ok = isinstance(var.default, _TYPE_OK[var.type]) and not (
+                var.type in ("number", "integer") and isinstance(var.default, bool)
+            )
+            if not ok:
+                raise validation(
+                    "INVALID_VARIABLE_DEFAULT",
+                    f"The default of '{var.name}' must be of type {var.type}, "
+                    f"got {json_type_name(var.default)}",
+                    variable=var.name,
+                )
+        out.append(var.model_dump(exclude_none=True))
+    return out
+
+
+def _check_tags(tags: list[str]) -> list[str]:
+    for tag in tags:
+        if not isinstance(tag, str) or not 1 <= len(tag) <= 50:
+            raise validation("INVALID_FIELD", "Tags must be strings of 1 to 50 characters",
+                             field="tags")
+    return list(dict.fromkeys(tags))
+
+
+def _check_config(ctx: ServerContext, config: Any) -> dict[str, Any] | None:
+    if config is None:
+        return None
+    data: dict[str, Any] = config.model_dump(exclude_none=True)
+    if "model" in data:
+        ctx.catalog.get(data["model"])
+    return data
+
+
+def _next_version(current: str) -> str:
+    major, _, minor = current.partition(".")
+    return f"{major}.{int(minor or 0) + 1}"
+
+
+def _find(ctx: ServerContext, account_id: str, template_id: str) -> TemplateRecord:
+    record = ctx.store.get_template(account_id, template_id)
+    if record is None:
+        raise not_found(
+            "TEMPLATE_NOT_FOUND", f"Template '{template_id}' was not found",
+            template_id=template_id,
+        )
+    return record
+
+
+@router.post(
+    "/v2/templates",
+    tags=["templates"],
+    summary="Create a template",
+    status_code=201,
+    openapi_extra=_body_schema(TemplateCreate),
+)
+async def create_template(request: Request) -> Response:
+    ctx = ctx_of(request)
+    principal = principal_of(request, "templates")
+    body, _ = await parse_body(request, TemplateCreate)
+    check_syntax(body.prompt)
+    account_id = principal.account.id
+    if ctx.store.active_name_taken(account_id, body.name):
+        raise conflict(
+            "TEMPLATE_NAME_TAKEN",
+            f"A template named '{body.name}' already exists; update it with "
+            "PUT /v2/templates/{id} or choose another name",
+            name=body.name,
+        )
+    now = to_micros(ctx.clock())
+    record = TemplateRecord(
+        id=ctx.ids.new("tmpl"),
+        account_id=account_id,
+        name=body.name,
+        status="active",
+        version="1.0",
+        prompt=body.prompt,
+        description=body.description,
+        variables=_check_variables(body.variables),
+        default_config=_check_config(ctx, body.default_config),
+        tags=_check_tags(body.tags),
+        output_schema=body.output_schema,
+        created_us=now,
+        updated_us=now,
+    )
+    ctx.store.insert_template(record)
+    return json_response(template_json(record, public_base(request)), status=201)
+
+
+@router.get("/v2/templates", tags=["templates"], summary="List templates")
+async def list_templates(
+    request: Request,
+    q: str | None = Query(None, max_length=200, description="Text in name, description or tags"),
+    tag: str | None = Query(None, max_length=50),
+    status: Literal["active", "archived", "all"] = "active",
+    limit: int = Query(20, ge=1, le=100),
+    offset: int = Query(0, ge=0, le=10_000_000),
+) -> Response:
+    ctx = ctx_of(request)
+    principal = principal_of(request)
+    records, total = ctx.store.list_templates(
+        principal.account.id,
+        q=q,
+        tag=tag,
+        status=None if status == "all" else status,
+        limit=limit,
+        offset=offset,
+    )
+    base = public_base(request)
+    return json_response(
+        {
+            "templates": [template_json(r, base) for r in records],
+            "pagination": {
+                "total": total,
+                "limit": limit,
+                "offset": offset,
+                "has_more": offset + len(records) < total,
+            },
+        }
+    )
+
+
+@router.get("/v2/templates/{template_id}", tags=["templates"], summary="Get a template")
+async def get_template(request: Request, template_id: str) -> Response:
+    ctx = ctx_of(request)
+    principal = principal_of(request)
+    return json_response(
+        template_json(_find(ctx, principal.account.id, template_id), public_base(request))
+    )
+
+
+@router.put(
+    "/v2/templates/{template_id}",
+    tags=["templates"],
+    summary="Store a new version of a template",
+    openapi_extra=_body_schema(TemplateUpdate),
+)
+async def update_template(request: Request, template_id: str) -> Response:
+    ctx = ctx_of(request)
+    principal = principal_of(request, "templates")
+    body, _ = await parse_body(request, TemplateUpdate)
+    account_id = principal.account.id
+    current = _find(ctx, account_id, template_id)
+    if current.status != "active":
+        raise not_found(
+            "TEMPLATE_ARCHIVED",
+            f"Template '{template_id}' was deleted (archived) and cannot be changed",
+            template_id=current.id,
+        )
+    given = body.model_fields_set
+    if body.prompt is not None:
+        check_syntax(body.prompt)
+    if body.name is not None and ctx.store.active_name_taken(account_id, body.name, current.id):
+        raise conflict(
+            "TEMPLATE_NAME_TAKEN", f"A template named '{body.name}' already exists",
+            name=body.name,
+        )
+    updated = TemplateRecord(
+        id=current.id,
+        account_id=account_id,
+        name=body.name if body.name is not None else current.name,
+        status="active",
+        version=current.version,
+        prompt=body.prompt if body.prompt is not None else current.prompt,
+        description=body.description if "description" in given else current.description,
+        variables=(
+            _check_variables(body.variables) if body.variables is not None else current.variables
+        ),
+        default_config=(
+            _check_config(ctx, body.default_config)
+            if "default_config" in given
+            else current.default_config
+        ),
+        tags=_check_tags(body.tags) if body.tags is not None else current.tags,
+        output_schema=body.output_schema if "output_schema" in given else current.output_schema,
+        created_us=current.created_us,
+        updated_us=current.updated_us,
+    )
+    if updated.body() != current.body():  # an identical PUT stores no new version
+        updated.version = _next_version(current.version)
+        updated.updated_us = to_micros(ctx.clock())
+        ctx.store.add_template_version(updated)
+    return json_response(template_json(updated, public_base(request)))
+
+
+@router.delete("/v2/templates/{template_id}", tags=["templates"], summary="Archive a template")
+async def delete_template(request: Request, template_id: str) -> Response:
+    ctx = ctx_of(request)
+    principal = principal_of(request, "templates")
+    record = _find(ctx, principal.account.id, template_id)
+    if record.status != "archived":
+        now = to_micros(ctx.clock())
+        ctx.store.set_template_status(record.id, "archived", now)
+        record.status, record.updated_us = "archived", now
+    return json_response(template_json(record, public_base(request)))
+
+
+@router.get(
+    "/v2/templates/{template_id}/versions", tags=["templates"], summary="List versions"
+)
+async def list_versions(request: Request, template_id: str) -> Response:
+    ctx = ctx_of(request)
+    principal = principal_of(request)
+    record = _find(ctx, principal.account.id, template_id)
+    versions = ctx.store.list_template_versions(record.id)
+    return json_response(
+        {
+            "template_id": record.id,
+            "current_version": record.version,
+            "versions": [
+                {
+                    "version": version,
+                    "created_at": iso(from_micros(created_us)),
+                    "name": body["name"],
+                    "description": body.get("description"),
+                }
+                for version, created_us, body in versions
+            ],
+        }
+    )
+
+
+@router.get(
+    "/v2/templates/{template_id}/versions/{version}",
+    tags=["templates"],
+    summary="Get one version",
+)
+async def get_version(request: Request, template_id: str, version: str) -> Response:
+    ctx = ctx_of(request)
+    principal = principal_of(request)
+    current = _find(ctx, principal.account.id, template_id)
+    record = ctx.store.get_template(principal.account.id, current.id, version)
+    if record is None:
+        raise not_found(
+            "TEMPLATE_VERSION_NOT_FOUND",
+            f"Template '{template_id}' has no version '{version}'",
+            template_id=current.id,
+            version=version,
+        )
+    return json_response(template_json(record, public_base(request)))
