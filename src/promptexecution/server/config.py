@@ -40,6 +40,8 @@ class ServerConfig:
     providers: list[ProviderConfig] = field(default_factory=list)
     pricing: dict[str, tuple[float, float]] = field(default_factory=dict)
     plans: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Seconds of silence on a stream before a `: ping` comment keeps it open.
+    ping_interval: float = 15.0
 
 
 class ConfigError(ValueError):
@@ -58,7 +60,7 @@ def load_config(path: Path) -> ServerConfig:
 
 
 def parse_config(raw: dict[str, Any], where: str = "server.toml") -> ServerConfig:
-    known = {"default_model", "providers", "pricing", "plans"}
+    known = {"default_model", "providers", "pricing", "plans", "ping_interval"}
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; expected {sorted(known)}")
@@ -86,4 +88,8 @@ def parse_config(raw: dict[str, Any], where: str = "server.toml") -> ServerConfi
                 f"{where}: [pricing.\"{model}\"] needs numeric input and output"
             ) from None
     config.plans = dict(raw.get("plans", {}))
+    try:
+        config.ping_interval = float(raw.get("ping_interval", 15.0))
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: ping_interval must be a number of seconds") from None
     return config

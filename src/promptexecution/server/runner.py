@@ -72,6 +72,13 @@ def bind(host: str, port: int) -> socket.socket:
 def serve(host: str, port: int, data_dir: Path, log_level: str = "info") -> None:
     import uvicorn
 
+    class GracefulServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: object) -> None:
+            super().handle_exit(sig, frame)  # type: ignore[arg-type]
+            # uvicorn re-raises the signal after shutting down, which would kill us before
+            # our own cleanup runs; a clean shutdown on SIGTERM exits 0 instead.
+            self._captured_signals.clear()
+
     from .app import create_app
     from .demo import LOCAL_KEY_FILE
 
@@ -98,7 +105,7 @@ def serve(host: str, port: int, data_dir: Path, log_level: str = "info") -> None
             lifespan="on",
         )
         try:
-            uvicorn.Server(config).run(sockets=[sock])
+            GracefulServer(config).run(sockets=[sock])
         finally:
             with contextlib.suppress(OSError):
                 info_path.unlink()

@@ -91,7 +91,9 @@ async def execute(request: Request) -> Any:
                     remember(200, event.split(b"data: ", 1)[1].strip().decode())
                 yield event
 
-        return EventStreamResponse(events(), on_close=release)
+        return EventStreamResponse(
+            events(), on_close=release, ping_interval=ctx.config.ping_interval
+        )
 
     try:
         outcome = await ctx.executions.run(prepared)
