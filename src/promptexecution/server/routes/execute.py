@@ -77,18 +77,28 @@ async def execute(request: Request) -> Any:
     if key is not None:
         ctx.inflight_keys.add((account_id, ENDPOINT, key))
 
+    released = False
+
     def release() -> None:
-        ctx.limiter.release_slot(account_id)
-        if key is not None:
-            ctx.inflight_keys.discard((account_id, ENDPOINT, key))
+        nonlocal released
+        if not released:
+            released = True
+            ctx.limiter.release_slot(account_id)
+            if key is not None:
+                ctx.inflight_keys.discard((account_id, ENDPOINT, key))
 
     if body.stream:
         request_id = request.state.request_id
 
         async def events() -> AsyncIterator[bytes]:
             async for event in ctx.executions.stream(prepared, request_id):
-                if event.startswith(b"event: completed") and key is not None:
-                    remember(200, event.split(b"data: ", 1)[1].strip().decode())
+                final = event.startswith((b"event: completed", b"event: error"))
+                if final:
+                    if key is not None and event.startswith(b"event: completed"):
+                        remember(200, event.split(b"data: ", 1)[1].strip().decode())
+                    # Free the slot before the client sees the end, so it can start the
+                    # next execution at once without a spurious concurrency 429.
+                    release()
                 yield event
 
         return EventStreamResponse(
