@@ -12,6 +12,7 @@ import pytest
 
 from promptexecution.server.app import DB_NAME
 from promptexecution.server.clock import FixedClock
+from promptexecution.server.store import Store
 from tests.conftest import ServerHandle, assert_error, running_server
 
 START = datetime(2024, 1, 15, 9, 0, 0, tzinfo=UTC)
@@ -120,3 +121,21 @@ def test_summary_fields(server: ServerHandle) -> None:
         "cost": done["metadata"]["cost"],
         "created_at": done["created_at"],
     }
+
+
+def test_restart_marks_orphaned_processing_executions_failed(tmp_path: Path) -> None:
+    with running_server(tmp_path) as srv, srv.client() as c:
+        account_id = c.get("/auth/verify").json()["account_id"]
+    store = Store(tmp_path / DB_NAME)
+    store.insert_execution(account_id, int(START.timestamp() * 1e6), {
+        "execution_id": "exec_orphan", "status": "processing", "template_id": None,
+        "metadata": {"model": "simulator", "tokens_used": 0, "cost": 0.0},
+        "created_at": "2024-01-15T09:00:00Z",
+    })
+    store.close()
+    with running_server(tmp_path) as srv, srv.client() as c:
+        record = c.get("/executions/exec_orphan").json()
+        assert record["status"] == "failed"
+        assert record["error"]["code"] == "SERVER_RESTARTED"
+        assert c.get("/executions", params={"status": "processing"}).json()["pagination"][
+            "total"] == 0
