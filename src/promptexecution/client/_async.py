@@ -1,0 +1,249 @@
+"""`AsyncPromptExecutionClient`: the async client every screen and script runs on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from ..models import (
+    AuthVerify,
+    ExecutionList,
+    ExecutionSummary,
+    ModelList,
+    RateLimits,
+    Template,
+    TemplateList,
+    TemplateVersions,
+)
+from . import _requests as rq
+from ._core import ClientCore, Observer, Plan, RateLimitState, RequestSpec, Send, resolve_config
+from .streaming import AsyncExecutionStream
+from .types import ExecutionResult
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def drive_async(plan: Plan, http: httpx.AsyncClient, core: ClientCore) -> Any:
+    """Performs a plan's I/O with an async HTTP client (see ClientCore.plan)."""
+    result: Any = None
+    try:
+        while True:
+            action = plan.send(result)
+            if isinstance(action, Send):
+                try:
+                    request = http.build_request(
+                        action.spec.method,
+                        core.url(action.spec.path),
+                        json=action.spec.json,
+                        params=core.params(action.spec),
+                        headers=action.headers,
+                        timeout=core.timeout(stream=action.stream),
+                    )
+                    result = await http.send(request, stream=action.stream)
+                    if action.stream and result.status_code >= 400:
+                        await result.aread()
+                except httpx.TransportError as exc:
+                    result = exc
+            else:
+                await asyncio.sleep(action.seconds)
+                result = None
+    except StopIteration as stop:
+        return stop.value
+
+
+class AsyncPromptExecutionClient:
+    """Async client for the Prompt Execution API v2.1.
+
+    The key comes from `api_key`, else `PE_API_KEY`, else `PROMPT_EXECUTION_API_KEY`; the base
+    URL from `base_url`, else `PE_BASE_URL`, else the hosted API. Use it as
+    `async with AsyncPromptExecutionClient() as client: ...` so its connections close.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+        stream_chunk_timeout: float | None = None,
+        max_retries: int | None = None,
+        pace_requests: bool | None = None,
+        max_connections: int | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        config = resolve_config(
+            api_key, base_url, timeout=timeout, connect_timeout=connect_timeout,
+            stream_chunk_timeout=stream_chunk_timeout, max_retries=max_retries,
+            pace_requests=pace_requests, max_connections=max_connections,
+            default_headers=dict(default_headers) if default_headers else None,
+        )
+        self._core = ClientCore(config)
+        self._http = http_client or httpx.AsyncClient(
+            limits=httpx.Limits(
+                max_connections=config.max_connections,
+                max_keepalive_connections=config.max_connections,
+            ),
+            timeout=self._core.timeout(),
+        )
+        self.templates = AsyncTemplates(self)
+        self.executions = AsyncExecutions(self)
+        self.rate_limits = AsyncRateLimits(self)
+        self.auth = AsyncAuth(self)
+        self.models = AsyncModels(self)
+
+    # -------------------------------------------------------------- plumbing
+
+    @property
+    def base_url(self) -> str:
+        return self._core.config.base_url
+
+    @property
+    def rate_limit(self) -> RateLimitState:
+        """What the latest response's `X-RateLimit-*` headers said (no request needed)."""
+        return self._core.rate_limit
+
+    def add_observer(self, observer: Observer) -> Any:
+        """Calls `observer(RequestEvent)` after every HTTP exchange; returns a remover."""
+        return self._core.add_observer(observer)
+
+    async def _request(self, spec: RequestSpec) -> Any:
+        return await drive_async(self._core.plan(spec), self._http, self._core)
+
+    async def _call(self, spec: RequestSpec, model: type[M]) -> M:
+        return model.model_validate(await self._request(spec))
+
+    async def _open_stream(self, spec: RequestSpec) -> httpx.Response:
+        response: httpx.Response = await drive_async(
+            self._core.plan(spec, stream=True), self._http, self._core
+        )
+        return response
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncPromptExecutionClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -------------------------------------------------------------- executions
+
+    async def execute(
+        self,
+        template_id: str | None = None,
+        *,
+        prompt: str | None = None,
+        variables: Mapping[str, Any] | None = None,
+        model_config: Mapping[str, Any] | BaseModel | None = None,
+        response_format: str | None = None,
+        template_version: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> ExecutionResult:
+        """Runs a template (by id or name) or a raw prompt and returns the finished execution."""
+        spec = rq.execute(
+            template_id=template_id, prompt=prompt, variables=variables,
+            model_config=model_config, response_format=response_format,
+            template_version=template_version, idempotency_key=idempotency_key,
+        )
+        return await self._call(spec, ExecutionResult)
+
+    def stream(
+        self,
+        template_id: str | None = None,
+        *,
+        prompt: str | None = None,
+        variables: Mapping[str, Any] | None = None,
+        model_config: Mapping[str, Any] | BaseModel | None = None,
+        response_format: str | None = None,
+        template_version: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> AsyncExecutionStream:
+        """`async with client.stream(...) as s: async for event in s` (or `await s.get_text()`)."""
+        spec = rq.execute(
+            template_id=template_id, prompt=prompt, variables=variables,
+            model_config=model_config, response_format=response_format,
+            template_version=template_version, stream=True, idempotency_key=idempotency_key,
+        )
+        return AsyncExecutionStream(self, spec)
+
+
+class _AsyncResource:
+    def __init__(self, client: AsyncPromptExecutionClient) -> None:
+        self._client = client
+
+
+class AsyncTemplates(_AsyncResource):
+    async def create(self, name: str, prompt: str, **fields: Any) -> Template:
+        return await self._client._call(rq.create_template(name=name, prompt=prompt, **fields),
+                                        Template)
+
+    async def get(self, template_id: str) -> Template:
+        return await self._client._call(rq.get_template(template_id), Template)
+
+    async def list(self, **filters: Any) -> TemplateList:
+        return await self._client._call(rq.list_templates(**filters), TemplateList)
+
+    async def update(self, template_id: str, **fields: Any) -> Template:
+        return await self._client._call(rq.update_template(template_id, **fields), Template)
+
+    async def delete(self, template_id: str) -> Template:
+        return await self._client._call(rq.delete_template(template_id), Template)
+
+    async def versions(self, template_id: str) -> TemplateVersions:
+        return await self._client._call(rq.template_versions(template_id), TemplateVersions)
+
+    async def get_version(self, template_id: str, version: str) -> Template:
+        return await self._client._call(rq.template_version(template_id, version), Template)
+
+
+class AsyncExecutions(_AsyncResource):
+    async def get(self, execution_id: str, *, include_content: bool | None = None,
+                  include_metadata: bool | None = None) -> ExecutionResult:
+        spec = rq.get_execution(execution_id, include_content=include_content,
+                                include_metadata=include_metadata)
+        return await self._client._call(spec, ExecutionResult)
+
+    async def list(
+        self, *, limit: int | None = None, offset: int | None = None,
+        template_id: str | None = None, status: str | None = None,
+        date_from: str | datetime | None = None, date_to: str | datetime | None = None,
+    ) -> ExecutionList:
+        """One page of history, newest first."""
+        spec = rq.list_executions(limit=limit, offset=offset, template_id=template_id,
+                                  status=status, date_from=date_from, date_to=date_to)
+        return await self._client._call(spec, ExecutionList)
+
+    async def iterate(self, *, page_size: int = 100, **filters: Any
+                      ) -> AsyncIterator[ExecutionSummary]:
+        """Every matching execution, fetching page after page as you go."""
+        offset = 0
+        while True:
+            page = await self.list(limit=page_size, offset=offset, **filters)
+            for item in page.executions:
+                yield item
+            offset += len(page.executions)
+            if not page.pagination.has_more or not page.executions:
+                return
+
+
+class AsyncRateLimits(_AsyncResource):
+    async def get(self) -> RateLimits:
+        return await self._client._call(rq.rate_limits(), RateLimits)
+
+
+class AsyncAuth(_AsyncResource):
+    async def verify(self) -> AuthVerify:
+        return await self._client._call(rq.verify(), AuthVerify)
+
+
+class AsyncModels(_AsyncResource):
+    async def list(self) -> ModelList:
+        return await self._client._call(rq.models(), ModelList)

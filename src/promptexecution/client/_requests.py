@@ -1,0 +1,144 @@
+"""Request specs for every endpoint, built once and used by both the sync and async clients."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from pydantic import BaseModel
+
+from ._core import RequestSpec
+
+
+def _clean(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _plain(v) for k, v in data.items() if v is not None}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(by_alias=True, exclude_none=True)
+    return value
+
+
+def _id(value: str) -> str:
+    return quote(value, safe="")
+
+
+def execute(
+    *,
+    template_id: str | None = None,
+    prompt: str | None = None,
+    variables: Mapping[str, Any] | None = None,
+    model_config: Mapping[str, Any] | BaseModel | None = None,
+    response_format: str | None = None,
+    template_version: str | None = None,
+    stream: bool = False,
+    idempotency_key: str | None = None,
+) -> RequestSpec:
+    body = _clean(
+        {
+            "template_id": template_id,
+            "template_version": template_version,
+            "prompt": prompt,
+            "variables": dict(variables) if variables is not None else None,
+            "model_config": model_config,
+            "response_format": response_format,
+        }
+    )
+    if stream:
+        body["stream"] = True
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    return RequestSpec("POST", "/execute", json=body, headers=headers)
+
+
+def create_template(
+    *,
+    name: str,
+    prompt: str,
+    description: str | None = None,
+    variables: Sequence[Mapping[str, Any]] | None = None,
+    default_config: Mapping[str, Any] | None = None,
+    tags: Sequence[str] | None = None,
+    output_schema: Mapping[str, Any] | None = None,
+) -> RequestSpec:
+    return RequestSpec(
+        "POST",
+        "/templates",
+        json=_clean(
+            {
+                "name": name,
+                "prompt": prompt,
+                "description": description,
+                "variables": [dict(v) for v in variables] if variables is not None else None,
+                "default_config": dict(default_config) if default_config is not None else None,
+                "tags": list(tags) if tags is not None else None,
+                "output_schema": dict(output_schema) if output_schema is not None else None,
+            }
+        ),
+    )
+
+
+def update_template(template_id: str, **fields: Any) -> RequestSpec:
+    return RequestSpec("PUT", f"/templates/{_id(template_id)}", json=_clean(fields))
+
+
+def get_template(template_id: str) -> RequestSpec:
+    return RequestSpec("GET", f"/templates/{_id(template_id)}")
+
+
+def delete_template(template_id: str) -> RequestSpec:
+    return RequestSpec("DELETE", f"/templates/{_id(template_id)}")
+
+
+def list_templates(
+    *, q: str | None = None, tag: str | None = None, status: str | None = None,
+    limit: int | None = None, offset: int | None = None,
+) -> RequestSpec:
+    return RequestSpec("GET", "/templates", params={"q": q, "tag": tag, "status": status,
+                                                    "limit": limit, "offset": offset})
+
+
+def template_versions(template_id: str) -> RequestSpec:
+    return RequestSpec("GET", f"/templates/{_id(template_id)}/versions")
+
+
+def template_version(template_id: str, version: str) -> RequestSpec:
+    return RequestSpec("GET", f"/templates/{_id(template_id)}/versions/{_id(version)}")
+
+
+def get_execution(
+    execution_id: str, *, include_content: bool | None = None,
+    include_metadata: bool | None = None,
+) -> RequestSpec:
+    return RequestSpec(
+        "GET",
+        f"/executions/{_id(execution_id)}",
+        params={"include_content": include_content, "include_metadata": include_metadata},
+    )
+
+
+def list_executions(
+    *, limit: int | None = None, offset: int | None = None, template_id: str | None = None,
+    status: str | None = None, date_from: str | datetime | None = None,
+    date_to: str | datetime | None = None,
+) -> RequestSpec:
+    return RequestSpec(
+        "GET",
+        "/executions",
+        params={"limit": limit, "offset": offset, "template_id": template_id, "status": status,
+                "date_from": date_from, "date_to": date_to},
+    )
+
+
+def rate_limits() -> RequestSpec:
+    return RequestSpec("GET", "/rate-limits")
+
+
+def verify() -> RequestSpec:
+    return RequestSpec("GET", "/auth/verify")
+
+
+def models() -> RequestSpec:
+    return RequestSpec("GET", "/models")

@@ -1,0 +1,271 @@
+"""The sync client, and `PromptExecutionClient`: the spec's Python SDK surface."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from ..models import (
+    AuthVerify,
+    ExecutionList,
+    ExecutionSummary,
+    ModelList,
+    RateLimits,
+    Template,
+    TemplateList,
+    TemplateVersions,
+)
+from . import _requests as rq
+from ._async import AsyncPromptExecutionClient
+from ._core import ClientCore, Observer, Plan, RateLimitState, RequestSpec, Send, resolve_config
+from .streaming import ExecutionStream
+from .types import ExecutionResult
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def drive_sync(plan: Plan, http: httpx.Client, core: ClientCore) -> Any:
+    """Performs a plan's I/O with a blocking HTTP client (see ClientCore.plan)."""
+    result: Any = None
+    try:
+        while True:
+            action = plan.send(result)
+            if isinstance(action, Send):
+                try:
+                    request = http.build_request(
+                        action.spec.method,
+                        core.url(action.spec.path),
+                        json=action.spec.json,
+                        params=core.params(action.spec),
+                        headers=action.headers,
+                        timeout=core.timeout(stream=action.stream),
+                    )
+                    result = http.send(request, stream=action.stream)
+                    if action.stream and result.status_code >= 400:
+                        result.read()
+                except httpx.TransportError as exc:
+                    result = exc
+            else:
+                time.sleep(action.seconds)
+                result = None
+    except StopIteration as stop:
+        return stop.value
+
+
+class SyncPromptExecutionClient:
+    """Blocking client with the same resources as the async one."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+        stream_chunk_timeout: float | None = None,
+        max_retries: int | None = None,
+        pace_requests: bool | None = None,
+        max_connections: int | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        self._options: dict[str, Any] = dict(
+            timeout=timeout, connect_timeout=connect_timeout,
+            stream_chunk_timeout=stream_chunk_timeout, max_retries=max_retries,
+            pace_requests=pace_requests, max_connections=max_connections,
+            default_headers=dict(default_headers) if default_headers else None,
+        )
+        config = resolve_config(api_key, base_url, **self._options)
+        self._core = ClientCore(config)
+        self._http = http_client or httpx.Client(
+            limits=httpx.Limits(
+                max_connections=config.max_connections,
+                max_keepalive_connections=config.max_connections,
+            ),
+            timeout=self._core.timeout(),
+        )
+        self.templates = Templates(self)
+        self.executions = Executions(self)
+        self.rate_limits = RateLimitsResource(self)
+        self.auth = Auth(self)
+        self.models = Models(self)
+
+    @property
+    def base_url(self) -> str:
+        return self._core.config.base_url
+
+    @property
+    def rate_limit(self) -> RateLimitState:
+        return self._core.rate_limit
+
+    def add_observer(self, observer: Observer) -> Any:
+        return self._core.add_observer(observer)
+
+    def _request(self, spec: RequestSpec) -> Any:
+        return drive_sync(self._core.plan(spec), self._http, self._core)
+
+    def _call(self, spec: RequestSpec, model: type[M]) -> M:
+        return model.model_validate(self._request(spec))
+
+    def _open_stream(self, spec: RequestSpec) -> httpx.Response:
+        response: httpx.Response = drive_sync(
+            self._core.plan(spec, stream=True), self._http, self._core
+        )
+        return response
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> SyncPromptExecutionClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def execute(
+        self,
+        template_id: str | None = None,
+        *,
+        prompt: str | None = None,
+        variables: Mapping[str, Any] | None = None,
+        model_config: Mapping[str, Any] | BaseModel | None = None,
+        response_format: str | None = None,
+        template_version: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> ExecutionResult:
+        spec = rq.execute(
+            template_id=template_id, prompt=prompt, variables=variables,
+            model_config=model_config, response_format=response_format,
+            template_version=template_version, idempotency_key=idempotency_key,
+        )
+        return self._call(spec, ExecutionResult)
+
+    def stream(
+        self,
+        template_id: str | None = None,
+        *,
+        prompt: str | None = None,
+        variables: Mapping[str, Any] | None = None,
+        model_config: Mapping[str, Any] | BaseModel | None = None,
+        response_format: str | None = None,
+        template_version: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> ExecutionStream:
+        spec = rq.execute(
+            template_id=template_id, prompt=prompt, variables=variables,
+            model_config=model_config, response_format=response_format,
+            template_version=template_version, stream=True, idempotency_key=idempotency_key,
+        )
+        return ExecutionStream(self, spec)
+
+
+class PromptExecutionClient(SyncPromptExecutionClient):
+    """The spec's Python SDK: `PromptExecutionClient(api_key=..., timeout=30, max_retries=3)`.
+
+    Blocking calls (`execute`, `templates.*`, ...) plus `await execute_async(...)`, which runs
+    on an async client sharing this one's settings (one per event loop).
+    """
+
+    def __init__(self, api_key: str | None = None, timeout: float | None = None,
+                 max_retries: int | None = None, **options: Any) -> None:
+        super().__init__(api_key, timeout=timeout, max_retries=max_retries, **options)
+        self._api_key = self._core.config.api_key
+        self._async: AsyncPromptExecutionClient | None = None
+        self._async_loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def async_client(self) -> AsyncPromptExecutionClient:
+        """An async client with the same key and settings, bound to the running loop."""
+        loop = asyncio.get_running_loop()
+        if self._async is None or self._async_loop is not loop:
+            options = {k: v for k, v in self._options.items() if v is not None}
+            self._async = AsyncPromptExecutionClient(self._api_key, self.base_url, **options)
+            self._async_loop = loop
+            for observer in self._core._observers:
+                self._async.add_observer(observer)
+        return self._async
+
+    async def execute_async(self, template_id: str | None = None, **kwargs: Any
+                            ) -> ExecutionResult:
+        return await self.async_client.execute(template_id, **kwargs)
+
+    async def aclose(self) -> None:
+        if self._async is not None:
+            await self._async.aclose()
+        self.close()
+
+
+class _Resource:
+    def __init__(self, client: SyncPromptExecutionClient) -> None:
+        self._client = client
+
+
+class Templates(_Resource):
+    def create(self, name: str, prompt: str, **fields: Any) -> Template:
+        return self._client._call(rq.create_template(name=name, prompt=prompt, **fields),
+                                  Template)
+
+    def get(self, template_id: str) -> Template:
+        return self._client._call(rq.get_template(template_id), Template)
+
+    def list(self, **filters: Any) -> TemplateList:
+        return self._client._call(rq.list_templates(**filters), TemplateList)
+
+    def update(self, template_id: str, **fields: Any) -> Template:
+        return self._client._call(rq.update_template(template_id, **fields), Template)
+
+    def delete(self, template_id: str) -> Template:
+        return self._client._call(rq.delete_template(template_id), Template)
+
+    def versions(self, template_id: str) -> TemplateVersions:
+        return self._client._call(rq.template_versions(template_id), TemplateVersions)
+
+    def get_version(self, template_id: str, version: str) -> Template:
+        return self._client._call(rq.template_version(template_id, version), Template)
+
+
+class Executions(_Resource):
+    def get(self, execution_id: str, *, include_content: bool | None = None,
+            include_metadata: bool | None = None) -> ExecutionResult:
+        spec = rq.get_execution(execution_id, include_content=include_content,
+                                include_metadata=include_metadata)
+        return self._client._call(spec, ExecutionResult)
+
+    def list(
+        self, *, limit: int | None = None, offset: int | None = None,
+        template_id: str | None = None, status: str | None = None,
+        date_from: str | datetime | None = None, date_to: str | datetime | None = None,
+    ) -> ExecutionList:
+        spec = rq.list_executions(limit=limit, offset=offset, template_id=template_id,
+                                  status=status, date_from=date_from, date_to=date_to)
+        return self._client._call(spec, ExecutionList)
+
+    def iterate(self, *, page_size: int = 100, **filters: Any) -> Iterator[ExecutionSummary]:
+        offset = 0
+        while True:
+            page = self.list(limit=page_size, offset=offset, **filters)
+            yield from page.executions
+            offset += len(page.executions)
+            if not page.pagination.has_more or not page.executions:
+                return
+
+
+class RateLimitsResource(_Resource):
+    def get(self) -> RateLimits:
+        return self._client._call(rq.rate_limits(), RateLimits)
+
+
+class Auth(_Resource):
+    def verify(self) -> AuthVerify:
+        return self._client._call(rq.verify(), AuthVerify)
+
+
+class Models(_Resource):
+    def list(self) -> ModelList:
+        return self._client._call(rq.models(), ModelList)
