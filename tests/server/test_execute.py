@@ -265,3 +265,16 @@ class TestIdempotency:
             assert c.post("/execute", json=failing, headers=headers).status_code == 500
             again = c.post("/execute", json=failing, headers=headers)
             assert "idempotent-replayed" not in again.headers
+
+
+def test_json_output_fields_also_appear_at_the_top_level(client: httpx.Client) -> None:
+    body = client.post("/execute", json={
+        "template_id": "support_classification_v3",
+        "variables": {"message": "Where is my parcel?"},
+    }).json()
+    parsed = json.loads(body["content"])
+    assert body["category"] == parsed["category"]  # the spec's raw-HTTP use case 2 reads this
+    assert body["urgency"] == parsed["urgency"]
+    assert body["status"] == "completed"  # a JSON key never replaces a standard field
+    text = client.post("/execute", json={"prompt": "plain"}).json()
+    assert "category" not in text

@@ -249,6 +249,8 @@ class ExecutionService:
             "created_at": p.created_at,
             "completed_at": iso(self.clock()) if status != "processing" else None,
         }
+        if status == "completed" and content and p.generation.response_format != "text":
+            _expose_json_fields(record, content)
         if error is not None:
             record["error"] = {
                 "type": error.type,
@@ -376,6 +378,18 @@ class ExecutionService:
                 except Exception:  # never let bookkeeping hide the original exit
                     log.exception("could not store cancelled execution %s", p.execution_id)
             await generator.aclose()  # type: ignore[attr-defined]
+
+
+def _expose_json_fields(record: dict[str, Any], content: str) -> None:
+    """JSON output's fields also appear at the top level (never replacing a standard field),
+    so the spec's raw-HTTP example can read `response.json()["category"]` as written."""
+    try:
+        parsed = json.loads(content)
+    except ValueError:
+        return
+    if isinstance(parsed, dict):
+        for key, value in parsed.items():
+            record.setdefault(key, value)
 
 
 def sse(event: str, data: Any) -> bytes:
