@@ -6,6 +6,7 @@ CLI passes nothing and gets the real ones.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -98,6 +99,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Everything allocated at start-up lives as long as the server: keep it out of the
+        # collector's way, which shortens the full collections that show up as p99 spikes.
+        gc.freeze()
         yield
         await ctx.catalog.aclose()
 

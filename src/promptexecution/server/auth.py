@@ -42,6 +42,10 @@ class Authenticator:
     def __init__(self, store: Store, plans: dict[str, PlanLimits]) -> None:
         self.store = store
         self.plans = plans
+        # key hash -> principal, dropped whenever the store's generation moves (e.g. a key
+        # revoked by `pe keys revoke` in another process), so revocation still bites at once.
+        self._cache: dict[str, Principal] = {}
+        self._cache_generation = -1
 
     def authenticate(self, authorization: str | None) -> Principal:
         if not authorization:
@@ -63,6 +67,13 @@ class Authenticator:
                 "'pe_sk_live_' or 'pe_sk_test_'",
             )
         digest = hash_key(token)
+        generation = self.store.generation()
+        if generation != self._cache_generation:
+            self._cache.clear()
+            self._cache_generation = generation
+        cached = self._cache.get(digest)
+        if cached is not None:
+            return cached
         key = self.store.find_key(digest)
         # The lookup is by hash; the constant-time compare guards the final equality check.
         if key is None or not hmac.compare_digest(key.key_hash, digest) or key.revoked_us:
@@ -70,4 +81,7 @@ class Authenticator:
         account = self.store.get_account(key.account_id)
         if account is None:
             raise _unauthorized("INVALID_API_KEY", "The provided API key is invalid or expired")
-        return Principal(account, key, self.plans[account.plan])
+        principal = Principal(account, key, self.plans[account.plan])
+        if len(self._cache) < 10_000:
+            self._cache[digest] = principal
+        return principal

@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import random
-import secrets
-import string
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 Clock = Callable[[], datetime]
 Monotonic = Callable[[], float]
 
-_ALPHABET = string.ascii_lowercase + string.digits
-
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
+_last_iso: tuple[int | None, str] = (None, "")
+
+
 def iso(moment: datetime) -> str:
-    """The spec's timestamp form: `2024-01-15T09:15:30Z`."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The spec's timestamp form: `2024-01-15T09:15:30Z` (cached per second: it is called
+    several times per request, and strftime is slow)."""
+    global _last_iso
+    second = int(moment.timestamp() // 1)
+    cached_second, text = _last_iso
+    if second != cached_second:
+        text = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
+        _last_iso = (second, text)
+    return text
 
 
 def to_micros(moment: datetime) -> int:
@@ -33,20 +42,20 @@ def from_micros(micros: int) -> datetime:
 
 
 class IdSource:
-    """Makes ids like `exec_k3j9...`: random by default, reproducible when seeded."""
+    """Makes ids like `exec_k3j9...` (80 random bits, base32): random, or reproducible when
+    seeded. One draw per id keeps this off the hot path's profile."""
 
-    def __init__(self, seed: int | None = None, length: int = 16) -> None:
+    def __init__(self, seed: int | None = None) -> None:
         self._rng: random.Random | None = random.Random(seed) if seed is not None else None
-        self._length = length
         self._lock = threading.Lock()
 
     def new(self, prefix: str) -> str:
         if self._rng is None:
-            body = "".join(secrets.choice(_ALPHABET) for _ in range(self._length))
+            raw = os.urandom(10)
         else:
             with self._lock:
-                body = "".join(self._rng.choice(_ALPHABET) for _ in range(self._length))
-        return f"{prefix}_{body}"
+                raw = self._rng.getrandbits(80).to_bytes(10, "big")
+        return f"{prefix}_{base64.b32encode(raw).decode().lower()}"
 
 
 class FixedClock:

@@ -20,6 +20,7 @@ from .errors import ApiError, not_found, permission, validation
 from .providers.base import GenerationRequest, ProviderError, estimate_tokens
 from .rendering import render, resolve_variables
 from .store import Store, TemplateRecord
+from .writer import ExecutionWriter
 
 log = logging.getLogger("promptexecution.server")
 
@@ -62,6 +63,7 @@ class Prepared:
 class Outcome:
     record: dict[str, Any]
     error: ApiError | None = None
+    body: str = ""
 
 
 class ExecutionService:
@@ -74,10 +76,15 @@ class ExecutionService:
         monotonic: Callable[[], float],
     ) -> None:
         self.store = store
+        self.writer = ExecutionWriter(store)
         self.catalog = catalog
         self.clock = clock
         self.ids = ids
         self.monotonic = monotonic
+        # (account, id or name, version) -> active template; cleared when the store's
+        # generation moves, so an edit or archive is seen by the very next request.
+        self._templates: dict[tuple[str, str, str | None], TemplateRecord] = {}
+        self._templates_generation = -1
 
     # ------------------------------------------------------------------ preparation
 
@@ -174,6 +181,21 @@ class ExecutionService:
 
     def find_template(
         self, account_id: str, id_or_name: str, version: str | None = None
+    ) -> TemplateRecord:
+        generation = self.store.generation()
+        if generation != self._templates_generation:
+            self._templates.clear()
+            self._templates_generation = generation
+        key = (account_id, id_or_name, version)
+        cached = self._templates.get(key)
+        if cached is None:
+            cached = self._load_template(account_id, id_or_name, version)
+            if len(self._templates) < 10_000:
+                self._templates[key] = cached
+        return cached
+
+    def _load_template(
+        self, account_id: str, id_or_name: str, version: str | None
     ) -> TemplateRecord:
         row = self.store.find_template_row(account_id, id_or_name)
         if row is None:
@@ -275,7 +297,8 @@ class ExecutionService:
     # ------------------------------------------------------------------ running
 
     async def run(self, p: Prepared, *, store: bool = True) -> Outcome:
-        """Runs to the end without streaming; stores and returns the outcome."""
+        """Runs to the end without streaming; stores and returns the outcome (with the
+        record already serialised in `Outcome.body`)."""
         started = self.monotonic()
         parts: list[str] = []
         first: float | None = None
@@ -294,13 +317,16 @@ class ExecutionService:
         except ProviderError as exc:
             error = provider_api_error(exc, p.execution_id)
             record = self._finish(p, "failed", parts, started, first, usage, finish, error)
-            if store:
-                self.store.insert_execution(p.principal.account.id, p.created_us, record)
-            return Outcome(record, error)
+            return await self._stored(p, Outcome(record, error), store)
         record = self._finish(p, "completed", parts, started, first, usage, finish)
+        return await self._stored(p, Outcome(record), store)
+
+    async def _stored(self, p: Prepared, outcome: Outcome, store: bool) -> Outcome:
+        outcome.body = json.dumps(outcome.record, separators=(",", ":"))
         if store:
-            self.store.insert_execution(p.principal.account.id, p.created_us, record)
-        return Outcome(record)
+            await self.writer.insert(p.principal.account.id, p.created_us, outcome.record,
+                                     outcome.body)
+        return outcome
 
     def _finish(
         self,

@@ -107,6 +107,10 @@ _MIGRATIONS: dict[int, str] = {
 }
 
 _KEY_ALPHABET = string.ascii_letters + string.digits
+_BUMP_COUNT = (
+    "INSERT INTO execution_counts(account_id, template_id, status, hour, n) VALUES (?,?,?,?,?) "
+    "ON CONFLICT DO UPDATE SET n = n + excluded.n"
+)
 
 
 def hash_key(plaintext: str) -> str:
@@ -189,6 +193,8 @@ class Store:
         self.db.execute("PRAGMA busy_timeout=5000")
         self.db.execute("PRAGMA foreign_keys=ON")
         self._migrate()
+        self._data_version = self._read_data_version()
+        self._generation = 0
 
     # ------------------------------------------------------------------ plumbing
 
@@ -219,6 +225,22 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+    def _read_data_version(self) -> int:
+        return int(self.db.execute("PRAGMA data_version").fetchone()[0])
+
+    def generation(self) -> int:
+        """Changes whenever keys, accounts or templates may have changed: on this server's
+        template writes, and on any commit by another connection (such as `pe keys revoke`,
+        which SQLite's data_version reveals in about a microsecond). Caches key on it."""
+        version = self._read_data_version()
+        if version != self._data_version:
+            self._data_version = version
+            self._generation += 1
+        return self._generation
+
+    def _templates_changed(self) -> None:
+        self._generation += 1
 
     def ping(self) -> bool:
         try:
@@ -331,6 +353,7 @@ class Store:
 
     def insert_template(self, record: TemplateRecord) -> None:
         db = self.db
+        self._templates_changed()
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute(
@@ -364,6 +387,7 @@ class Store:
     def add_template_version(self, record: TemplateRecord) -> None:
         """Stores `record` as a new immutable version and makes it current."""
         db = self.db
+        self._templates_changed()
         db.execute("BEGIN IMMEDIATE")
         try:
             seq = db.execute(
@@ -474,6 +498,7 @@ class Store:
         return [(r[0], r[1], json.loads(r[2])) for r in rows]
 
     def set_template_status(self, template_id: str, status: str, now_us: int) -> None:
+        self._templates_changed()
         self.db.execute(
             "UPDATE templates SET status=?, updated_us=? WHERE id=?", (status, now_us, template_id)
         )
@@ -484,41 +509,48 @@ class Store:
         self, account_id: str, template_id: str | None, status: str, created_us: int, delta: int
     ) -> None:
         self.db.execute(
-            "INSERT INTO execution_counts(account_id, template_id, status, hour, n) "
-            "VALUES (?,?,?,?,?) ON CONFLICT DO UPDATE SET n = n + excluded.n",
-            (account_id, template_id or "", status, created_us // HOUR_US, delta),
+            _BUMP_COUNT, (account_id, template_id or "", status, created_us // HOUR_US, delta)
         )
 
     def insert_execution(self, account_id: str, created_us: int, execution: dict[str, Any]) -> None:
         self.insert_executions(account_id, [(created_us, execution)])
 
     def insert_executions(
-        self, account_id: str, items: Iterable[tuple[int, dict[str, Any]]]
+        self,
+        account_id: str,
+        items: Iterable[tuple[int, dict[str, Any]] | tuple[int, dict[str, Any], str]],
     ) -> None:
-        """One transaction for many rows: the batch runner and bulk loads use this."""
+        """One transaction for many rows (a commit costs more than several inserts).
+
+        An item may carry the execution already serialised, so it is encoded only once.
+        """
+        self.insert_executions_of([(account_id, *item) for item in items])
+
+    def insert_executions_of(self, items: Sequence[tuple[Any, ...]]) -> None:
+        """Like insert_executions, for rows of several accounts: (account_id, created_us,
+        execution[, body_json])."""
+        rows = []
+        counts: dict[tuple[str, str, str, int], int] = {}
+        for item in items:
+            account_id, created_us, execution = item[0], item[1], item[2]
+            body = item[3] if len(item) > 3 else json.dumps(execution, separators=(",", ":"))
+            metadata = execution.get("metadata") or {}
+            template_id = execution.get("template_id")
+            status = execution["status"]
+            rows.append((execution["execution_id"], account_id, template_id, status,
+                         metadata.get("model"), metadata.get("tokens_used", 0),
+                         metadata.get("cost", 0.0), created_us, body))
+            bucket = (account_id, template_id or "", status, created_us // HOUR_US)
+            counts[bucket] = counts.get(bucket, 0) + 1
         db = self.db
         db.execute("BEGIN")
         try:
-            for created_us, execution in items:
-                metadata = execution.get("metadata") or {}
-                db.execute(
-                    "INSERT INTO executions(id, account_id, template_id, status, model, "
-                    "tokens_used, cost, created_us, body) VALUES (?,?,?,?,?,?,?,?,?)",
-                    (
-                        execution["execution_id"],
-                        account_id,
-                        execution.get("template_id"),
-                        execution["status"],
-                        metadata.get("model"),
-                        metadata.get("tokens_used", 0),
-                        metadata.get("cost", 0.0),
-                        created_us,
-                        json.dumps(execution, separators=(",", ":")),
-                    ),
-                )
-                self._bump_count(
-                    account_id, execution.get("template_id"), execution["status"], created_us, 1
-                )
+            db.executemany(
+                "INSERT INTO executions(id, account_id, template_id, status, model, "
+                "tokens_used, cost, created_us, body) VALUES (?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
+            db.executemany(_BUMP_COUNT, [(*bucket, n) for bucket, n in counts.items()])
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

@@ -15,6 +15,7 @@ import random
 import re
 import time
 from collections.abc import AsyncIterator
+from functools import lru_cache
 from typing import Any
 
 from .base import Chunk, GenerationRequest, ProviderError, Usage, estimate_tokens
@@ -107,18 +108,27 @@ def _maybe_fail(kind: str | None) -> None:
 
 def compose(request: GenerationRequest, output_tokens: int | None) -> tuple[str, str]:
     """The deterministic answer to a prompt, and its finish reason (`stop` or `length`)."""
+    schema = json.dumps(request.output_schema, sort_keys=True) if request.output_schema else ""
+    return _compose(request.prompt, request.response_format, schema, output_tokens,
+                    request.max_tokens)
+
+
+@lru_cache(maxsize=512)  # deterministic, and repeated prompts are common (tests, batches)
+def _compose(prompt: str, response_format: str, schema_json: str, output_tokens: int | None,
+             max_tokens: int | None) -> tuple[str, str]:
     seed = int.from_bytes(
-        hashlib.sha256(f"{request.response_format}\0{request.prompt}".encode()).digest()[:8], "big"
+        hashlib.sha256(f"{response_format}\0{prompt}".encode()).digest()[:8], "big"
     )
     rng = random.Random(seed)
-    keywords = _keywords(request.prompt)
-    if request.response_format in ("json", "structured"):
-        content = json.dumps(_json_answer(request, rng, keywords), indent=2)
+    keywords = _keywords(prompt)
+    if response_format in ("json", "structured"):
+        schema = json.loads(schema_json) if schema_json else None
+        content = json.dumps(_json_answer(prompt, schema, rng, keywords), indent=2)
     else:
         target = output_tokens or 48 + seed % 160
-        content = _markdown_answer(request.prompt, rng, keywords, target * 4)
-    if request.max_tokens is not None and estimate_tokens(content) > request.max_tokens:
-        return content[: request.max_tokens * 4], "length"
+        content = _markdown_answer(prompt, rng, keywords, target * 4)
+    if max_tokens is not None and estimate_tokens(content) > max_tokens:
+        return content[: max_tokens * 4], "length"
     return content, "stop"
 
 
@@ -168,9 +178,8 @@ def _markdown_answer(prompt: str, rng: random.Random, keywords: list[str], chars
 
 
 def _json_answer(
-    request: GenerationRequest, rng: random.Random, keywords: list[str]
+    prompt: str, schema: dict[str, Any] | None, rng: random.Random, keywords: list[str]
 ) -> dict[str, Any]:
-    schema = request.output_schema
     if schema and isinstance(schema.get("properties"), dict):
         return {
             name: _value_for(spec if isinstance(spec, dict) else {}, rng, keywords)
@@ -181,7 +190,7 @@ def _json_answer(
         "sentiment": rng.choice(["positive", "neutral", "negative"]),
         "confidence": round(rng.uniform(0.6, 0.99), 2),
         "keywords": keywords[:5],
-        "prompt_tokens": estimate_tokens(request.prompt),
+        "prompt_tokens": estimate_tokens(prompt),
     }
 
 

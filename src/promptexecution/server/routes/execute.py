@@ -117,9 +117,8 @@ async def execute(request: Request) -> Any:
                 json.dumps(error.body(request.state.request_id, ctx.timestamp())),
             )
         raise outcome.error
-    payload = json.dumps(outcome.record, separators=(",", ":"))
-    remember(200, payload)
-    return Response(payload, media_type="application/json")
+    remember(200, outcome.body)
+    return Response(outcome.body, media_type="application/json")
 
 
 def _replay(status: int, payload: str, stream: bool) -> Any:
