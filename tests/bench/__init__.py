@@ -1,0 +1,1 @@
+"""Benchmarks of the self-hosted server (not collected by pytest; see README.md here)."""
