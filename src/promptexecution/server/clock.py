@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import random
 import threading
@@ -42,7 +41,7 @@ def from_micros(micros: int) -> datetime:
 
 
 class IdSource:
-    """Makes ids like `exec_k3j9...` (80 random bits, base32): random, or reproducible when
+    """Makes ids like `exec_9f2c...` (64 random bits, hex): random, or reproducible when
     seeded. One draw per id keeps this off the hot path's profile."""
 
     def __init__(self, seed: int | None = None) -> None:
@@ -51,11 +50,9 @@ class IdSource:
 
     def new(self, prefix: str) -> str:
         if self._rng is None:
-            raw = os.urandom(10)
-        else:
-            with self._lock:
-                raw = self._rng.getrandbits(80).to_bytes(10, "big")
-        return f"{prefix}_{base64.b32encode(raw).decode().lower()}"
+            return f"{prefix}_{os.urandom(8).hex()}"
+        with self._lock:
+            return f"{prefix}_{self._rng.getrandbits(64):016x}"
 
 
 class FixedClock:

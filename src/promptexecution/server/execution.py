@@ -17,6 +17,7 @@ from .auth import Principal
 from .catalog import ModelCatalog, ModelEntry
 from .clock import Clock, IdSource, iso, to_micros
 from .errors import ApiError, not_found, permission, validation
+from .jsonfast import dumps, dumps_bytes
 from .providers.base import GenerationRequest, ProviderError, estimate_tokens
 from .rendering import render, resolve_variables
 from .store import Store, TemplateRecord
@@ -322,7 +323,7 @@ class ExecutionService:
         return await self._stored(p, Outcome(record), store)
 
     async def _stored(self, p: Prepared, outcome: Outcome, store: bool) -> Outcome:
-        outcome.body = json.dumps(outcome.record, separators=(",", ":"))
+        outcome.body = dumps(outcome.record)
         if store:
             await self.writer.insert(p.principal.account.id, p.created_us, outcome.record,
                                      outcome.body)
@@ -419,5 +420,4 @@ def _expose_json_fields(record: dict[str, Any], content: str) -> None:
 
 
 def sse(event: str, data: Any) -> bytes:
-    payload = json.dumps(data, separators=(",", ":"))
-    return f"event: {event}\ndata: {payload}\n\n".encode()
+    return b"event: " + event.encode() + b"\ndata: " + dumps_bytes(data) + b"\n\n"

@@ -7,12 +7,12 @@ also wrap streamed responses.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from .context import ServerContext
 from .errors import ApiError
+from .jsonfast import dumps_bytes
 
 log = logging.getLogger("promptexecution.server")
 
@@ -37,7 +37,7 @@ class _BodyTooLarge(Exception):
 def error_response_parts(
     error: ApiError, request_id: str, timestamp: str
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    body = json.dumps(error.body(request_id, timestamp)).encode()
+    body = dumps_bytes(error.body(request_id, timestamp))
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     headers += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
     return error.status, headers, body

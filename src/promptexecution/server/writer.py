@@ -9,9 +9,9 @@ once; when commits follow each other closely, rows wait up to `window` seconds t
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
+from .jsonfast import dumps
 from .store import Store
 
 
@@ -35,7 +35,7 @@ class ExecutionWriter:
             else:
                 loop.call_soon(self._flush)
         if body is None:
-            body = json.dumps(record, separators=(",", ":"))
+            body = dumps(record)
         self._pending.append((account_id, created_us, record, body, done))
         await done
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from ..auth import Principal
 from ..context import ServerContext
 from ..errors import ApiError, validation
+from ..jsonfast import dumps_bytes
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -31,7 +32,7 @@ def principal_of(request: Request, permission: str | None = None) -> Principal:
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
-        json.dumps(data, separators=(",", ":")),
+        dumps_bytes(data),
         status_code=status,
         media_type="application/json",
         headers=headers,

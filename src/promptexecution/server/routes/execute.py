@@ -15,6 +15,7 @@ from ...models import ExecuteRequest, Execution
 from ..clock import to_micros
 from ..errors import conflict, validation
 from ..execution import sse
+from ..jsonfast import dumps
 from ..sse import EventStreamResponse
 from .common import ctx_of, parse_body, principal_of
 
@@ -114,7 +115,7 @@ async def execute(request: Request) -> Any:
             error = outcome.error
             remember(
                 error.status,
-                json.dumps(error.body(request.state.request_id, ctx.timestamp())),
+                dumps(error.body(request.state.request_id, ctx.timestamp())),
             )
         raise outcome.error
     remember(200, outcome.body)
