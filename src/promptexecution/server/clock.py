@@ -42,17 +42,17 @@ def from_micros(micros: int) -> datetime:
 
 class IdSource:
     """Makes ids like `exec_9f2c...` (64 random bits, hex): random, or reproducible when
-    seeded. One draw per id keeps this off the hot path's profile."""
+    seeded. Ids need to be unique, not secret (every lookup is scoped to its account), so a
+    generator seeded from the OS does, without a system call per id."""
 
     def __init__(self, seed: int | None = None) -> None:
-        self._rng: random.Random | None = random.Random(seed) if seed is not None else None
+        self._rng = random.Random(seed if seed is not None else os.urandom(16))
         self._lock = threading.Lock()
 
     def new(self, prefix: str) -> str:
-        if self._rng is None:
-            return f"{prefix}_{os.urandom(8).hex()}"
         with self._lock:
-            return f"{prefix}_{self._rng.getrandbits(64):016x}"
+            bits = self._rng.getrandbits(64)
+        return f"{prefix}_{bits:016x}"
 
 
 class FixedClock:

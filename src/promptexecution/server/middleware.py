@@ -113,8 +113,11 @@ class ApiMiddleware:
                     raise _BodyTooLarge
             return message
 
+        # With a Content-Length (checked above) the server already stops the body there;
+        # only chunked bodies need counting as they arrive.
+        body_receive = receive if declared is not None else limited_receive
         try:
-            await self.app(scope, limited_receive, send_with_headers)
+            await self.app(scope, body_receive, send_with_headers)
         except _BodyTooLarge:
             if not started:
                 await fail(_too_large(limit))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from .clock import Clock, iso
 from .errors import ApiError
@@ -24,13 +25,16 @@ class _Windows:
     active: int = 0
 
 
-@dataclass(frozen=True)
-class RateSnapshot:
+class RateSnapshot(NamedTuple):  # a tuple: made on every request, so cheap to build
     plan: PlanLimits
     hour_used: int
     minute_used: int
     active: int
-    hour_reset: datetime
+    reset_epoch: int  # the top of the next UTC hour
+
+    @property
+    def hour_reset(self) -> datetime:
+        return datetime.fromtimestamp(self.reset_epoch, UTC)
 
     @property
     def hourly_remaining(self) -> int | None:
@@ -50,7 +54,7 @@ class RateSnapshot:
                 b"x-ratelimit-remaining",
                 b"unlimited" if remaining is None else str(remaining).encode(),
             ),
-            (b"x-ratelimit-reset", str(int(self.hour_reset.timestamp())).encode()),
+            (b"x-ratelimit-reset", str(self.reset_epoch).encode()),
             (b"x-ratelimit-burst-limit", str(self.plan.burst_per_minute).encode()),
             (b"x-ratelimit-burst-remaining", str(self.burst_remaining).encode()),
         ]
@@ -99,8 +103,7 @@ class RateLimiter:
 
     @staticmethod
     def _snap(w: _Windows, plan: PlanLimits) -> RateSnapshot:
-        reset = datetime.fromtimestamp((w.hour + 1) * 3600, UTC)
-        return RateSnapshot(plan, w.hour_used, w.minute_used, w.active, reset)
+        return RateSnapshot(plan, w.hour_used, w.minute_used, w.active, (w.hour + 1) * 3600)
 
     def consume(self, account_id: str, plan: PlanLimits) -> RateSnapshot:
         """Counts one work-creating request, or raises a 429 in the spec's shape."""

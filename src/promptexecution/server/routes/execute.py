@@ -43,7 +43,7 @@ async def execute(request: Request) -> Any:
     account_id = principal.account.id
 
     key = request.headers.get("idempotency-key")
-    body_hash = hashlib.sha256(raw).hexdigest()
+    body_hash = hashlib.sha256(raw).hexdigest() if key is not None else ""
     if key is not None:
         if not 1 <= len(key) <= 255:
             raise validation(
