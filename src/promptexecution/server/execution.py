@@ -18,7 +18,7 @@ from .catalog import ModelCatalog, ModelEntry
 from .clock import Clock, IdSource, iso, to_micros
 from .errors import ApiError, not_found, permission, validation
 from .jsonfast import dumps, dumps_bytes
-from .providers.base import GenerationRequest, ProviderError, estimate_tokens
+from .providers.base import Chunk, GenerationRequest, ProviderError, Usage, estimate_tokens
 from .rendering import render, resolve_variables
 from .store import Store, TemplateRecord
 from .writer import ExecutionWriter
@@ -58,6 +58,30 @@ class Prepared:
     created_us: int
     created_at: str
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Received:
+    """What a provider has produced so far."""
+
+    started: float
+    parts: list[str] = field(default_factory=list)
+    first_at: float | None = None
+    usage: Usage | None = None
+    finish: str | None = None
+
+    def add(self, chunk: Chunk, now: Callable[[], float]) -> bool:
+        """Takes one chunk; True when it carried text."""
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        if chunk.finish_reason is not None:
+            self.finish = chunk.finish_reason
+        if not chunk.text:
+            return False
+        if self.first_at is None:
+            self.first_at = now()
+        self.parts.append(chunk.text)
+        return True
 
 
 @dataclass
@@ -300,27 +324,15 @@ class ExecutionService:
     async def run(self, p: Prepared, *, store: bool = True) -> Outcome:
         """Runs to the end without streaming; stores and returns the outcome (with the
         record already serialised in `Outcome.body`)."""
-        started = self.monotonic()
-        parts: list[str] = []
-        first: float | None = None
-        usage = None
-        finish = None
+        got = _Received(self.monotonic())
         try:
             async for chunk in p.model.provider.generate(p.generation):
-                if chunk.text:
-                    if first is None:
-                        first = self.monotonic()
-                    parts.append(chunk.text)
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                if chunk.finish_reason is not None:
-                    finish = chunk.finish_reason
+                got.add(chunk, self.monotonic)
         except ProviderError as exc:
             error = provider_api_error(exc, p.execution_id)
-            record = self._finish(p, "failed", parts, started, first, usage, finish, error)
+            record = self._finish(p, "failed", got, error)
             return await self._stored(p, Outcome(record, error), store)
-        record = self._finish(p, "completed", parts, started, first, usage, finish)
-        return await self._stored(p, Outcome(record), store)
+        return await self._stored(p, Outcome(self._finish(p, "completed", got)), store)
 
     async def _stored(self, p: Prepared, outcome: Outcome, store: bool) -> Outcome:
         outcome.body = dumps(outcome.record)
@@ -330,19 +342,11 @@ class ExecutionService:
         return outcome
 
     def _finish(
-        self,
-        p: Prepared,
-        status: str,
-        parts: list[str],
-        started: float,
-        first: float | None,
-        usage: Any,
-        finish: str | None,
-        error: ApiError | None = None,
+        self, p: Prepared, status: str, got: _Received, error: ApiError | None = None
     ) -> dict[str, Any]:
-        content = "".join(parts)
-        if usage is not None:
-            input_tokens, output_tokens = usage.input_tokens, usage.output_tokens
+        content = "".join(got.parts)
+        if got.usage is not None:
+            input_tokens, output_tokens = got.usage.input_tokens, got.usage.output_tokens
         else:
             input_tokens = estimate_tokens(p.generation.prompt)
             output_tokens = estimate_tokens(content)
@@ -350,11 +354,11 @@ class ExecutionService:
             p,
             status=status,
             content=content if (content or status == "completed") else None,
-            started=started,
-            first_token_at=first,
+            started=got.started,
+            first_token_at=got.first_at,
             input_tokens=input_tokens,
             output_tokens=output_tokens,
-            finish_reason=finish if status == "completed" else status,
+            finish_reason=got.finish if status == "completed" else status,
             error=error,
         )
 
@@ -367,39 +371,27 @@ class ExecutionService:
         """
         account_id = p.principal.account.id
         self.store.insert_execution(account_id, p.created_us, self.processing_record(p))
-        started = self.monotonic()
-        parts: list[str] = []
-        first: float | None = None
-        usage = None
-        finish = None
+        got = _Received(self.monotonic())
         done = False
         generator = p.model.provider.generate(p.generation)
         try:
             try:
                 async for chunk in generator:
-                    if chunk.text:
-                        if first is None:
-                            first = self.monotonic()
-                        parts.append(chunk.text)
+                    if got.add(chunk, self.monotonic):
                         yield sse("delta", {"delta": chunk.text})
-                    if chunk.usage is not None:
-                        usage = chunk.usage
-                    if chunk.finish_reason is not None:
-                        finish = chunk.finish_reason
             except ProviderError as exc:
                 error = provider_api_error(exc, p.execution_id)
-                record = self._finish(p, "failed", parts, started, first, usage, finish, error)
-                self.store.update_execution(account_id, record)
+                self.store.update_execution(account_id, self._finish(p, "failed", got, error))
                 done = True
                 yield sse("error", error.body(request_id, iso(self.clock())))
                 return
-            record = self._finish(p, "completed", parts, started, first, usage, finish)
+            record = self._finish(p, "completed", got)
             self.store.update_execution(account_id, record)
             done = True
             yield sse("completed", record)
         finally:
             if not done:
-                record = self._finish(p, "cancelled", parts, started, first, usage, finish)
+                record = self._finish(p, "cancelled", got)
                 try:
                     self.store.update_execution(account_id, record)
                 except Exception:  # never let bookkeeping hide the original exit

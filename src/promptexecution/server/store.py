@@ -647,7 +647,10 @@ class Store:
         return [(r[0], json.loads(r[1])) for r in rows]
 
     @staticmethod
-    def _filter_sql(f: ExecutionFilter, lo: int | None, hi: int | None) -> tuple[str, list[Any]]:
+    def _filter_sql(
+        f: ExecutionFilter, lo: int | None, hi: int | None, time_column: str = "created_us"
+    ) -> tuple[str, list[Any]]:
+        """WHERE clause for a filter, with `lo <= time_column <= hi` (either may be open)."""
         where = ["account_id = ?"]
         args: list[Any] = [f.account_id]
         if f.template_id is not None:
@@ -657,10 +660,10 @@ class Store:
             where.append("status = ?")
             args.append(f.status)
         if lo is not None:
-            where.append("created_us >= ?")
+            where.append(f"{time_column} >= ?")
             args.append(lo)
         if hi is not None:
-            where.append("created_us <= ?")
+            where.append(f"{time_column} <= ?")
             args.append(hi)
         return " AND ".join(where), args
 
@@ -684,22 +687,11 @@ class Store:
             clause, args = self._filter_sql(f, lo, hi)
             return int(self.db.execute(f"SELECT COUNT(*) FROM executions WHERE {clause}", args)
                        .fetchone()[0])
-        where = ["account_id = ?"]
-        args = [f.account_id]
-        if f.template_id is not None:
-            where.append("template_id = ?")
-            args.append(f.template_id)
-        if f.status is not None:
-            where.append("status = ?")
-            args.append(f.status)
-        if first_full is not None:
-            where.append("hour >= ?")
-            args.append(first_full)
-        if end_full is not None:
-            where.append("hour < ?")
-            args.append(end_full)
+        clause, args = self._filter_sql(
+            f, first_full, end_full - 1 if end_full is not None else None, time_column="hour"
+        )
         total = self.db.execute(
-            f"SELECT COALESCE(SUM(n), 0) FROM execution_counts WHERE {' AND '.join(where)}", args
+            f"SELECT COALESCE(SUM(n), 0) FROM execution_counts WHERE {clause}", args
         ).fetchone()[0]
         if first_full is not None and lo is not None and lo < first_full * HOUR_US:
             clause, edge_args = self._filter_sql(f, lo, first_full * HOUR_US - 1)

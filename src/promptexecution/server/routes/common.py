@@ -39,6 +39,11 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
+def pagination(total: int, limit: int, offset: int, returned: int) -> dict[str, Any]:
+    return {"total": total, "limit": limit, "offset": offset,
+            "has_more": offset + returned < total}
+
+
 def public_base(request: Request) -> str:
     return str(request.base_url).rstrip("/") + "/v2"
 

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from ..clock import from_micros, iso, to_micros
 from ..errors import not_found, validation
 from ..store import ExecutionFilter
-from .common import ctx_of, json_response, parse_iso, principal_of
+from .common import ctx_of, json_response, pagination, parse_iso, principal_of
 
 router = APIRouter()
 
@@ -63,12 +63,7 @@ async def list_executions(
                 }
                 for r in rows
             ],
-            "pagination": {
-                "total": total,
-                "limit": limit,
-                "offset": offset,
-                "has_more": offset + len(rows) < total,
-            },
+            "pagination": pagination(total, limit, offset, len(rows)),
         }
     )
 

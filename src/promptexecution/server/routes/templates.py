@@ -13,7 +13,14 @@ from ..context import ServerContext
 from ..errors import conflict, not_found, validation
 from ..rendering import check_syntax, json_type_name
 from ..store import TemplateRecord
-from .common import ctx_of, json_response, parse_body, principal_of, public_base
+from .common import (
+    ctx_of,
+    json_response,
+    pagination,
+    parse_body,
+    principal_of,
+    public_base,
+)
 
 router = APIRouter()
 
@@ -175,12 +182,7 @@ async def list_templates(
     return json_response(
         {
             "templates": [template_json(r, base) for r in records],
-            "pagination": {
-                "total": total,
-                "limit": limit,
-                "offset": offset,
-                "has_more": offset + len(records) < total,
-            },
+            "pagination": pagination(total, limit, offset, len(records)),
         }
     )
 
