@@ -243,32 +243,48 @@ def render(source: str, variables: dict[str, Any]) -> str:
             **_where(exc, source),
         ) from None
     except UndefinedError as exc:
-        where = _where(exc, source)
-        raise template_error(
-            "VARIABLE_SUBSTITUTION_FAILED",
-            f"Template variable substitution failed: {exc.message}",
-            problematic_variables=_roots(where.get("template_section", "")),
-            **where,
-        ) from None
+        raise _substitution_failed(exc, source, str(exc.message)) from None
     except Exception as exc:  # any other runtime error in a user's template is the user's 400
-        where = _where(exc, source)
-        raise template_error(
-            "VARIABLE_SUBSTITUTION_FAILED",
-            f"Template variable substitution failed: {type(exc).__name__}: {exc}",
-            problematic_variables=_roots(where.get("template_section", "")),
-            **where,
-        ) from None
+        raise _substitution_failed(exc, source, f"{type(exc).__name__}: {exc}") from None
     finally:
         _range_budget.reset(token)
 
 
-def _where(exc: BaseException, source: str) -> dict[str, Any]:
+def _template_line(exc: BaseException) -> int | None:
     lineno = None
     for frame in traceback.extract_tb(exc.__traceback__):
         if frame.filename == "<template>":
             lineno = frame.lineno
+    return lineno
+
+
+def _where(exc: BaseException, source: str) -> dict[str, Any]:
+    lineno = _template_line(exc)
     return {"template_section": _line(source, lineno)} if lineno else {}
 
 
-def _roots(section: str) -> list[str]:
-    return sorted(set(_EXPRESSION_ROOT.findall(section)))
+_MISSING_NAME = re.compile(r"(?:attribute|key) '([^']+)'|'([A-Za-z_][A-Za-z0-9_]*)' is undefined")
+_EXPRESSION = re.compile(r"\{\{.*?\}\}")
+
+
+def _substitution_failed(exc: BaseException, source: str, why: str) -> ApiError:
+    """The spec's VARIABLE_SUBSTITUTION_FAILED: which variables, and the expression at fault
+    (`line 15: {{date_range.start}}`) when it can be told from the error."""
+    lineno = _template_line(exc)
+    details: dict[str, Any] = {}
+    if lineno is not None:
+        text = source.splitlines()[lineno - 1] if lineno <= len(source.splitlines()) else ""
+        expressions = _EXPRESSION.findall(text)
+        match = _MISSING_NAME.search(why)
+        name = (match.group(1) or match.group(2)) if match else None
+        if name:
+            word = re.compile(rf"\b{re.escape(name)}\b")
+            expressions = [e for e in expressions if word.search(e)] or expressions
+        roots = sorted({r for e in expressions for r in _EXPRESSION_ROOT.findall(e)})
+        details["problematic_variables"] = roots
+        shown = " ".join(expressions) if expressions else text.strip()[:200]
+        details["template_section"] = f"line {lineno}: {shown}"
+    return template_error(
+        "VARIABLE_SUBSTITUTION_FAILED", f"Template variable substitution failed: {why}",
+        **details,
+    )
