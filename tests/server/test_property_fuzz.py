@@ -136,7 +136,7 @@ def test_queries_never_5xx(scratch: httpx.Client, params: dict[str, str]) -> Non
 @given(method=st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]),
        path=st.sampled_from(["/execute", "/executions", "/templates", "/templates/x/versions",
                              "/templates/x/versions/1.0", "/models", "/auth/verify", "/nope"])
-       | st.text(alphabet="abc/%._-~", max_size=20).map(lambda p: "/" + p))
+       | st.text(alphabet="abc/%._-~", max_size=20).map(lambda p: "/" + p.lstrip("/")))
 def test_any_method_and_path_never_5xx(scratch: httpx.Client, method: str, path: str) -> None:
     response = scratch.request(method, path, content=b"{}" if method != "GET" else None)
     assert response.status_code < 500, (method, path, response.text[:300])
