@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +18,9 @@ from promptexecution.exceptions import (
     ServiceUnavailableError,
     StreamInterruptedError,
 )
-from tests.conftest import ServerHandle
+from promptexecution.server.clock import FixedClock
+from promptexecution.server.config import ServerConfig
+from tests.conftest import ServerHandle, running_server
 from tests.sdk.faultproxy import Fault, FaultProxy
 
 
@@ -154,13 +157,26 @@ async def test_silent_stream_times_out_with_the_partial_text(server: ServerHandl
     assert "ReadTimeout" in str(caught.value)
 
 
-def test_pacing_waits_for_the_next_window_instead_of_a_429(server: ServerHandle) -> None:
-    with PromptExecutionClient(api_key=server.make_key("basic"), base_url=server.base_url,
-                               pace_requests=True) as client:
-        client.execute(prompt="one")
-        state = client.rate_limit
-        assert state.burst_limit == 100 and state.burst_remaining == 99
-        assert client._core.pacing_delay() == 0  # plenty left
-        client._core.config.pace_threshold = 99  # now "nearly spent"
-        delay = client._core.pacing_delay()
-    assert 0 < delay <= 60.05
+def test_pacing_waits_for_the_next_window_instead_of_a_429(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Burst of 3 a minute, at 10:00:58: the 4th call waits ~2 s for the next window (the
+    client's sleep moves the server's fixed clock) instead of collecting a 429."""
+    clock = FixedClock(datetime(2024, 1, 15, 10, 0, 58, tzinfo=UTC))
+    slept: list[float] = []
+
+    def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.advance(seconds)
+
+    monkeypatch.setattr("promptexecution.client._sync.sleep", fake_sleep)
+    config = ServerConfig(plans={"basic": {"burst_per_minute": 3}})
+    with running_server(tmp_path, config=config, clock=clock) as srv, PromptExecutionClient(
+        api_key=srv.make_key("basic"), base_url=srv.base_url, pace_requests=True, max_retries=0
+    ) as client:
+        statuses = []
+        client.add_observer(lambda e: statuses.append(e.status))
+        for i in range(4):
+            client.execute(prompt=f"call {i}")
+    assert statuses == [200, 200, 200, 200]
+    assert len(slept) == 1 and 1.9 <= slept[0] <= 2.1

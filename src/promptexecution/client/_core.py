@@ -56,6 +56,7 @@ class RateLimitState:
     reset: datetime | None = None
     burst_limit: int | None = None
     burst_remaining: int | None = None
+    burst_reset_after: float | None = None  # seconds, as of `updated_at`
     updated_at: float | None = None  # time.monotonic() of the response it came from
     server_time: datetime | None = None
 
@@ -77,6 +78,7 @@ class RateLimitState:
             reset=datetime.fromtimestamp(reset, UTC) if reset is not None else None,
             burst_limit=_int(headers.get("x-ratelimit-burst-limit")),
             burst_remaining=_int(headers.get("x-ratelimit-burst-remaining")),
+            burst_reset_after=_int(headers.get("x-ratelimit-burst-reset-after")),
             updated_at=time.monotonic(),
             server_time=server_time,
         )
@@ -146,7 +148,7 @@ class ClientConfig:
     max_backoff: float = 8.0
     max_retry_after: float = 60.0
     pace_requests: bool = False
-    pace_threshold: int = 1
+    pace_threshold: int = 0  # with pacing on, wait once at most this many requests remain
     # Model calls take seconds, so concurrency needs connections. The price: httpcore scans
     # its whole pool for each queued request (50 concurrent zero-latency calls ran at 330/s
     # on 50 connections, 654/s on 10), so CPU-bound callers may want a smaller pool.
@@ -350,8 +352,11 @@ class ClientCore:
             return 0.0
         if state.burst_remaining > self.config.pace_threshold or state.updated_at is None:
             return 0.0
-        now = state.server_time or datetime.now(UTC)
         elapsed = time.monotonic() - state.updated_at
+        if state.burst_reset_after is not None:  # our server says when the window resets
+            return max(0.0, state.burst_reset_after - elapsed) + 0.05
+        # Other servers: assume windows aligned to the minute of the server's Date header.
+        now = state.server_time or datetime.now(UTC)
         seconds_into_minute = (now.timestamp() + elapsed) % 60
         return max(0.0, 60.0 - seconds_into_minute) + 0.05
 

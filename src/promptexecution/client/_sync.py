@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime
+from time import sleep
 from typing import Any, TypeVar
 
 import httpx
@@ -52,7 +52,7 @@ def drive_sync(plan: Plan, http: httpx.Client, core: ClientCore) -> Any:
                 except httpx.TransportError as exc:
                     result = exc
             else:
-                time.sleep(action.seconds)
+                sleep(action.seconds)
                 result = None
     except StopIteration as stop:
         return stop.value

@@ -31,6 +31,7 @@ class RateSnapshot(NamedTuple):  # a tuple: made on every request, so cheap to b
     minute_used: int
     active: int
     reset_epoch: int  # the top of the next UTC hour
+    burst_reset_after: int  # seconds until the minute window starts afresh
 
     @property
     def hour_reset(self) -> datetime:
@@ -57,6 +58,9 @@ class RateSnapshot(NamedTuple):  # a tuple: made on every request, so cheap to b
             (b"x-ratelimit-reset", str(self.reset_epoch).encode()),
             (b"x-ratelimit-burst-limit", str(self.plan.burst_per_minute).encode()),
             (b"x-ratelimit-burst-remaining", str(self.burst_remaining).encode()),
+            # Not in the spec: relative, like Retry-After, so a client can pace itself
+            # without trusting its clock against ours.
+            (b"x-ratelimit-burst-reset-after", str(self.burst_reset_after).encode()),
         ]
 
     def as_json(self) -> dict[str, object]:
@@ -98,12 +102,14 @@ class RateLimiter:
         return w, now
 
     def snapshot(self, account_id: str, plan: PlanLimits) -> RateSnapshot:
-        w, _ = self._windows(account_id)
-        return self._snap(w, plan)
+        w, now = self._windows(account_id)
+        return self._snap(w, plan, now.timestamp())
 
     @staticmethod
-    def _snap(w: _Windows, plan: PlanLimits) -> RateSnapshot:
-        return RateSnapshot(plan, w.hour_used, w.minute_used, w.active, (w.hour + 1) * 3600)
+    def _snap(w: _Windows, plan: PlanLimits, now: float) -> RateSnapshot:
+        burst_reset_after = max(1, -int(-((w.minute + 1) * 60 - now) // 1))
+        return RateSnapshot(plan, w.hour_used, w.minute_used, w.active, (w.hour + 1) * 3600,
+                            burst_reset_after)
 
     def consume(self, account_id: str, plan: PlanLimits) -> RateSnapshot:
         """Counts one work-creating request, or raises a 429 in the spec's shape."""
@@ -118,7 +124,7 @@ class RateLimiter:
                 limit,
                 reset,
                 epoch,
-                self._snap(w, plan),
+                self._snap(w, plan, epoch),
             )
         if w.minute_used >= plan.burst_per_minute:
             reset = (w.minute + 1) * 60
@@ -129,11 +135,11 @@ class RateLimiter:
                 plan.burst_per_minute,
                 reset,
                 epoch,
-                self._snap(w, plan),
+                self._snap(w, plan, epoch),
             )
         w.hour_used += 1
         w.minute_used += 1
-        return self._snap(w, plan)
+        return self._snap(w, plan, epoch)
 
     def acquire_slot(self, account_id: str, plan: PlanLimits) -> None:
         """Claims one concurrent-execution slot; release it with `release_slot`."""
@@ -146,7 +152,7 @@ class RateLimiter:
                 plan.concurrent,
                 now.timestamp() + 1,
                 now.timestamp(),
-                self._snap(w, plan),
+                self._snap(w, plan, now.timestamp()),
             )
         w.active += 1
 
