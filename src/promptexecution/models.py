@@ -95,6 +95,39 @@ class TemplateUpdate(_Request):
     output_schema: dict[str, Any] | None = None
 
 
+MAX_BATCH_ITEMS = 50_000
+BatchPriority = Literal["low", "normal", "high"]
+BatchStatus = Literal["queued", "processing", "completed", "failed", "cancelling", "cancelled"]
+
+
+class BatchInput(_Request):
+    id: str | None = Field(None, min_length=1, max_length=200)
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
+class BatchOptions(_Request):
+    """`processing_options` (the spec also spells it `options`, and puts `callback_url` at
+    the top level in one example: all three are accepted)."""
+
+    priority: BatchPriority = "normal"
+    callback_url: str | None = Field(None, max_length=2000)
+    progress_updates: bool = False
+    max_concurrent: int | None = Field(None, ge=1, le=500)
+    retry_failed: bool = False
+
+
+class BatchRequest(_Request):
+    template_id: str | None = Field(None, min_length=1, max_length=200)
+    template_version: str | None = Field(None, min_length=1, max_length=20)
+    prompt: str | None = Field(None, min_length=1)
+    inputs: list[BatchInput] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
+    model_settings: ModelSettings | None = Field(None, alias="model_config")
+    response_format: ResponseFormat | None = None
+    processing_options: BatchOptions | None = None
+    options: BatchOptions | None = None
+    callback_url: str | None = Field(None, max_length=2000)
+
+
 # --------------------------------------------------------------------------- responses
 
 

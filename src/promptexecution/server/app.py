@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from .auth import Authenticator
+from .batch_runner import BatchRunner
 from .catalog import ModelCatalog
 from .clock import Clock, IdSource, system_clock, to_micros
 from .config import ServerConfig, load_config
@@ -32,7 +33,7 @@ from .middleware import ApiMiddleware, error_response_parts
 from .plans import plans_with_overrides
 from .pricing import PriceTable
 from .ratelimit import RateLimiter
-from .routes import execute, executions, meta, templates
+from .routes import batch, execute, executions, meta, templates
 from .store import Store
 
 log = logging.getLogger("promptexecution.server")
@@ -103,7 +104,9 @@ def create_app(
         # Everything allocated at start-up lives as long as the server: keep it out of the
         # collector's way, which shortens the full collections that show up as p99 spikes.
         gc.freeze()
+        runner.start()
         yield
+        await runner.stop()
         await ctx.catalog.aclose()
 
     app = FastAPI(
@@ -121,9 +124,12 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    runner = BatchRunner(ctx)
+    app.state.batch_runner = runner
     # Routes go straight onto the app: FastAPI's include_router wraps each router in lazily
     # matched layers that cost every request a few percent (our routers add no prefix).
-    for router in (execute.router, executions.router, templates.router, meta.router):
+    for router in (execute.router, executions.router, templates.router, batch.router,
+                   meta.router):
         app.router.routes.extend(router.routes)
     _install_error_handlers(app, ctx)
     app.add_middleware(ApiMiddleware, ctx=ctx)

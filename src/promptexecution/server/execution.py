@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..models import ExecuteRequest, ModelSettings
-from .auth import Principal
 from .catalog import ModelCatalog, ModelEntry
 from .clock import Clock, IdSource, iso, to_micros
 from .errors import ApiError, not_found, permission, validation
 from .jsonfast import dumps, dumps_bytes
+from .plans import PlanLimits
 from .providers.base import Chunk, GenerationRequest, ProviderError, Usage, estimate_tokens
 from .rendering import render, resolve_variables
 from .store import Store, TemplateRecord
@@ -36,6 +36,24 @@ _PROVIDER_ERRORS: dict[str, tuple[str, str, int, bool]] = {
 }
 
 
+def check_source(template_id: str | None, prompt: str | None) -> None:
+    """A request runs a template or a raw prompt: exactly one of them."""
+    if template_id is None and prompt is None:
+        raise validation(
+            "MISSING_REQUIRED_FIELD",
+            "The 'template_id' or 'prompt' field is required",
+            field="template_id",
+            provided_value=None,
+            expected_type="string",
+        )
+    if template_id is not None and prompt is not None:
+        raise validation(
+            "CONFLICTING_FIELDS",
+            "Send either 'template_id' or 'prompt', not both",
+            fields=["template_id", "prompt"],
+        )
+
+
 def provider_api_error(exc: ProviderError, execution_id: str) -> ApiError:
     type_, code, status, retry_eligible = _PROVIDER_ERRORS[exc.kind]
     details = {**exc.details, "execution_id": execution_id, "retry_eligible": retry_eligible}
@@ -49,7 +67,7 @@ def provider_api_error(exc: ProviderError, execution_id: str) -> ApiError:
 class Prepared:
     """Everything decided before the model is called; no I/O has happened yet."""
 
-    principal: Principal
+    account_id: str
     execution_id: str
     template: TemplateRecord | None
     model: ModelEntry
@@ -113,26 +131,13 @@ class ExecutionService:
 
     # ------------------------------------------------------------------ preparation
 
-    def prepare(self, principal: Principal, request: ExecuteRequest) -> Prepared:
-        if request.template_id is None and request.prompt is None:
-            raise validation(
-                "MISSING_REQUIRED_FIELD",
-                "The 'template_id' or 'prompt' field is required",
-                field="template_id",
-                provided_value=None,
-                expected_type="string",
-            )
-        if request.template_id is not None and request.prompt is not None:
-            raise validation(
-                "CONFLICTING_FIELDS",
-                "Send either 'template_id' or 'prompt', not both",
-                fields=["template_id", "prompt"],
-            )
+    def prepare(self, account_id: str, plan: PlanLimits, request: ExecuteRequest) -> Prepared:
+        check_source(request.template_id, request.prompt)
         provided = request.variables or {}
         template = None
         if request.template_id is not None:
             template = self.find_template(
-                principal.account.id, request.template_id, request.template_version
+                account_id, request.template_id, request.template_version
             )
             values = resolve_variables(template.variables, provided, template.prompt)
             rendered = render(template.prompt, values)
@@ -157,15 +162,7 @@ class ExecutionService:
             variables_used = provided or None
 
         settings = self._settings(template, request.model_settings)
-        model = self.catalog.get(settings.get("model") or self.catalog.default)
-        if model.id != self.catalog.default and not principal.plan.custom_models:
-            raise permission(
-                "CUSTOM_MODEL_NOT_ALLOWED",
-                f"The {principal.plan.name} plan runs only the default model "
-                f"'{self.catalog.default}'; upgrade to choose another",
-                requested_model=model.id,
-                default_model=self.catalog.default,
-            )
+        model = self.model_for(settings.get("model"), plan)
         simulate = settings.get("simulate")
         if simulate and model.id != "simulator":
             raise validation(
@@ -194,7 +191,7 @@ class ExecutionService:
             simulate=simulate,
         )
         return Prepared(
-            principal=principal,
+            account_id=account_id,
             execution_id=self.ids.new("exec"),
             template=template,
             model=model,
@@ -203,6 +200,19 @@ class ExecutionService:
             created_us=to_micros(now),
             created_at=iso(now),
         )
+
+    def model_for(self, model_id: str | None, plan: PlanLimits) -> ModelEntry:
+        """The model a request names (or the default), if the plan may use it."""
+        model = self.catalog.get(model_id or self.catalog.default)
+        if model.id != self.catalog.default and not plan.custom_models:
+            raise permission(
+                "CUSTOM_MODEL_NOT_ALLOWED",
+                f"The {plan.name} plan runs only the default model "
+                f"'{self.catalog.default}'; upgrade to choose another",
+                requested_model=model.id,
+                default_model=self.catalog.default,
+            )
+        return model
 
     def find_template(
         self, account_id: str, id_or_name: str, version: str | None = None
@@ -337,7 +347,7 @@ class ExecutionService:
     async def _stored(self, p: Prepared, outcome: Outcome, store: bool) -> Outcome:
         outcome.body = dumps(outcome.record)
         if store:
-            await self.writer.insert(p.principal.account.id, p.created_us, outcome.record,
+            await self.writer.insert(p.account_id, p.created_us, outcome.record,
                                      outcome.body)
         return outcome
 
@@ -369,7 +379,7 @@ class ExecutionService:
         generator is closed or cancelled and the execution is stored `cancelled` with the
         text produced so far.
         """
-        account_id = p.principal.account.id
+        account_id = p.account_id
         self.store.insert_execution(account_id, p.created_us, self.processing_record(p))
         got = _Received(self.monotonic())
         done = False

@@ -156,6 +156,14 @@ class RateLimiter:
             )
         w.active += 1
 
+    def try_acquire_slot(self, account_id: str, plan: PlanLimits) -> bool:
+        """Claims a concurrent slot if one is free (the batch runner waits instead of a 429)."""
+        w, _ = self._windows(account_id)
+        if w.active >= plan.concurrent:
+            return False
+        w.active += 1
+        return True
+
     def release_slot(self, account_id: str) -> None:
         w = self._accounts.get(account_id)
         if w is not None and w.active > 0:

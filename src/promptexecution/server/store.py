@@ -26,7 +26,7 @@ from .jsonfast import dumps
 
 log = logging.getLogger("promptexecution.server")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 HOUR_US = 3_600_000_000
 
 _MIGRATIONS: dict[int, str] = {
@@ -111,6 +111,45 @@ _MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (account_id, endpoint, key)
     );
     """,
+    2: """
+    CREATE TABLE batches (
+        id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        request TEXT NOT NULL,
+        options TEXT NOT NULL,
+        total INTEGER NOT NULL,
+        completed INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        cancelled INTEGER NOT NULL DEFAULT 0,
+        total_cost REAL NOT NULL DEFAULT 0,
+        total_tokens INTEGER NOT NULL DEFAULT 0,
+        total_time REAL NOT NULL DEFAULT 0,
+        created_us INTEGER NOT NULL,
+        started_us INTEGER,
+        finished_us INTEGER
+    );
+    CREATE INDEX batches_by_account ON batches(account_id, created_us);
+    CREATE INDEX batches_unfinished ON batches(status)
+        WHERE status IN ('queued', 'processing', 'cancelling');
+    -- One row per input, stored at submit; its result is written exactly once, in the same
+    -- transaction that moves the batch's counters, so a crash can neither lose nor double it.
+    CREATE TABLE batch_items (
+        batch_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        item_id TEXT NOT NULL,
+        variables TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        result TEXT,
+        error_code TEXT,
+        retry_eligible INTEGER,
+        updated_us INTEGER,
+        PRIMARY KEY (batch_id, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX batch_items_by_status ON batch_items(batch_id, status, seq);
+    """,
 }
 
 _KEY_ALPHABET = string.ascii_letters + string.digits
@@ -118,6 +157,21 @@ _BUMP_COUNT = (
     "INSERT INTO execution_counts(account_id, template_id, status, hour, n) VALUES (?,?,?,?,?) "
     "ON CONFLICT DO UPDATE SET n = n + excluded.n"
 )
+
+
+def _statements(script: str) -> list[str]:
+    """Splits a migration into statements the way SQLite does (comments may hold ';')."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current)
+            current = ""
+    if current.strip() and not all(
+        part.strip().startswith("--") or not part.strip() for part in current.splitlines()
+    ):
+        raise ValueError(f"incomplete SQL statement in a migration: {current!r}")
+    return statements
 
 
 def hash_key(plaintext: str) -> str:
@@ -221,9 +275,8 @@ class Store:
         for version in range(current + 1, SCHEMA_VERSION + 1):
             db.execute("BEGIN IMMEDIATE")
             try:
-                for statement in _MIGRATIONS[version].split(";"):
-                    if statement.strip():
-                        db.execute(statement)
+                for statement in _statements(_MIGRATIONS[version]):
+                    db.execute(statement)
                 db.execute(
                     "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
                     (str(version),),

@@ -1,5 +1,5 @@
-"""Group commit for executions: rows stored in the same turn of the event loop share one
-transaction, and each request still waits for its own row to be committed before answering.
+"""Group commit: rows stored in the same turn of the event loop share one transaction, and
+each caller still waits for its own row to be committed before it answers anyone.
 
 A commit costs several times an insert, so under load this is most of the difference between
 a request that writes and one that doesn't. When the server is idle a row is committed at
@@ -10,27 +10,29 @@ once; when commits follow each other closely, rows wait up to `window` seconds (
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 from .jsonfast import dumps
 from .store import Store
 
+T = TypeVar("T")
 
-class ExecutionWriter:
-    def __init__(self, store: Store, window: float = 0.003, busy_after: float = 0.005,
-                 max_batch: int = 32) -> None:
-        self.store = store
+
+class GroupCommit(Generic[T]):
+    def __init__(self, flush: Callable[[Sequence[T]], None], window: float = 0.003,
+                 busy_after: float = 0.005, max_batch: int = 32) -> None:
+        self._write = flush
         self.window = window
         self.busy_after = busy_after
         self.max_batch = max_batch
-        self._pending: list[tuple[str, int, dict[str, Any], str, asyncio.Future[None]]] = []
+        self._pending: list[tuple[T, asyncio.Future[None]]] = []
         self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
         self._last_flush = float("-inf")
         self.batches = 0
         self.rows = 0
 
-    async def insert(self, account_id: str, created_us: int, record: dict[str, Any],
-                     body: str | None = None) -> None:
+    async def write(self, row: T) -> None:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         if not self._pending:
@@ -38,9 +40,7 @@ class ExecutionWriter:
                 self._timer = loop.call_later(self.window, self._flush)
             else:
                 self._timer = loop.call_soon(self._flush)
-        if body is None:
-            body = dumps(record)
-        self._pending.append((account_id, created_us, record, body, done))
+        self._pending.append((row, done))
         if len(self._pending) == self.max_batch and self._timer is not None:
             self._timer.cancel()  # a full batch need not wait out the window
             self._timer = loop.call_soon(self._flush)
@@ -53,12 +53,25 @@ class ExecutionWriter:
         self.batches += 1
         self.rows += len(batch)
         try:
-            self.store.insert_executions_of([item[:4] for item in batch])
+            self._write([row for row, _ in batch])
         except Exception as exc:
-            for *_, done in batch:
+            for _, done in batch:
                 if not done.done():
                     done.set_exception(exc)
             return
-        for *_, done in batch:
+        for _, done in batch:
             if not done.done():
                 done.set_result(None)
+
+
+class ExecutionWriter:
+    """Executions, group-committed; a record may come already serialised."""
+
+    def __init__(self, store: Store) -> None:
+        self._commit: GroupCommit[tuple[str, int, dict[str, Any], str]] = GroupCommit(
+            store.insert_executions_of
+        )
+
+    async def insert(self, account_id: str, created_us: int, record: dict[str, Any],
+                     body: str | None = None) -> None:
+        await self._commit.write((account_id, created_us, record, body or dumps(record)))

@@ -1,0 +1,265 @@
+"""The durable batch runner: one task in the server that works through every unfinished batch.
+
+Items are read from the database in input order and run through the same path as
+`POST /v2/execute`. Each result is committed together with the batch's counters (group
+commit). Nothing about in-flight work is stored, so a server killed mid-batch simply finds
+those items still pending when it starts again, and runs them: every item ends with exactly
+one result.
+
+Concurrency: per batch up to `max_concurrent` (default 10), and per account the plan's
+concurrent limit, shared with interactive executions. Higher-priority batches are served
+first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..models import ExecuteRequest, ModelSettings
+from .batch_store import BatchRow, BatchStore, ItemResult
+from .clock import to_micros
+from .context import ServerContext
+from .errors import ApiError
+from .writer import GroupCommit
+
+log = logging.getLogger("promptexecution.server")
+
+DEFAULT_MAX_CONCURRENT = 10
+FETCH = 500  # pending items read from the database at a time
+RETRIES = 2  # extra attempts for transient failures when retry_failed is on
+THROUGHPUT_WINDOW = 60.0  # seconds of completions behind the reported throughput
+
+
+@dataclass
+class LiveBatch:
+    row: BatchRow
+    settings: ModelSettings | None
+    buffer: deque[tuple[int, str, dict[str, Any], int]] = field(default_factory=deque)
+    cursor: int = -1
+    exhausted: bool = False
+    in_flight: int = 0
+    running: set[int] = field(default_factory=set)  # seqs being executed right now
+    cancel: bool = False
+    started: float = field(default_factory=time.monotonic)
+    recent: deque[float] = field(default_factory=deque)
+
+    @property
+    def max_concurrent(self) -> int:
+        return int(self.row.options.get("max_concurrent") or DEFAULT_MAX_CONCURRENT)
+
+    def throughput(self, now: float) -> float:
+        """Items per second over the last minute (or since this server took the batch up)."""
+        while self.recent and self.recent[0] < now - THROUGHPUT_WINDOW:
+            self.recent.popleft()
+        span = min(THROUGHPUT_WINDOW, max(now - self.started, 1e-3))
+        return len(self.recent) / span
+
+
+class BatchRunner:
+    def __init__(self, ctx: ServerContext,
+                 on_finish: Callable[[BatchRow], None] | None = None) -> None:
+        self.ctx = ctx
+        self.store = BatchStore(ctx.store)
+        self.live: dict[str, LiveBatch] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._items: set[asyncio.Task[None]] = set()
+        self._results: GroupCommit[ItemResult] = GroupCommit(self._write_results)
+        self._on_finish = on_finish
+
+    # -------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        for row in self.store.unfinished():
+            self.track(row)
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="batch-runner")
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._task, *self._items) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def track(self, row: BatchRow) -> None:
+        settings = row.request.get("model_config")
+        live = LiveBatch(row, ModelSettings.model_validate(settings) if settings else None)
+        live.cancel = row.status == "cancelling"
+        self.live[row.id] = live
+        self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # -------------------------------------------------------------- scheduling
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                self._schedule()
+            except Exception:  # the runner must outlive any one bad batch
+                log.exception("batch scheduling failed; retrying")
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+
+    def _schedule(self) -> None:
+        ordered = sorted(self.live.values(), key=lambda b: (-b.row.priority, b.row.created_us))
+        for live in ordered:
+            if live.cancel:
+                if live.in_flight == 0:
+                    self._finish(live, cancelled=True)
+                continue
+            plan = self.ctx.plans[self._plan_name(live.row.account_id)]
+            while live.in_flight < min(live.max_concurrent, plan.concurrent):
+                item = self._next_item(live)
+                if item is None:
+                    break
+                if not self.ctx.limiter.try_acquire_slot(live.row.account_id, plan):
+                    live.buffer.appendleft(item)
+                    break
+                if live.row.status == "queued":
+                    live.row.status = "processing"
+                    self.store.set_status(live.row.id, "processing", self._now_us())
+                live.in_flight += 1
+                live.running.add(item[0])
+                task = asyncio.get_running_loop().create_task(self._run_item(live, *item))
+                self._items.add(task)
+                task.add_done_callback(self._items.discard)
+            if live.in_flight == 0 and live.exhausted and not live.buffer:
+                self._finish(live, cancelled=False)
+
+    def _next_item(self, live: LiveBatch) -> tuple[int, str, dict[str, Any], int] | None:
+        if not live.buffer and not live.exhausted:
+            fetched = self.store.pending_items(live.row.id, live.cursor, FETCH)
+            live.buffer.extend(fetched)
+            if fetched:
+                live.cursor = fetched[-1][0]
+            if len(fetched) < FETCH:
+                live.exhausted = True
+        while live.buffer:
+            item = live.buffer.popleft()
+            if item[0] not in live.running:  # a re-read after a retry may include them
+                return item
+        return None
+
+    def _plan_name(self, account_id: str) -> str:
+        account = self.ctx.store.get_account(account_id)
+        return account.plan if account else "basic"
+
+    def _now_us(self) -> int:
+        return to_micros(self.ctx.clock())
+
+    def _finish(self, live: LiveBatch, cancelled: bool) -> None:
+        del self.live[live.row.id]
+        now = self._now_us()
+        if cancelled:
+            self.store.cancel_pending(live.row.id, now)
+            status = "cancelled"
+        else:
+            row = self.store.get_any(live.row.id)
+            assert row is not None
+            status = "failed" if row.completed == 0 and row.failed > 0 else "completed"
+        self.store.set_status(live.row.id, status, now)
+        final = self.store.get_any(live.row.id)
+        if final is not None and self._on_finish is not None:
+            self._on_finish(final)
+
+    # -------------------------------------------------------------- items
+
+    async def _run_item(self, live: LiveBatch, seq: int, item_id: str,
+                        variables: dict[str, Any], attempts: int) -> None:
+        row = live.row
+        account_id = row.account_id
+        plan = self.ctx.plans[self._plan_name(account_id)]
+        try:
+            request = ExecuteRequest.model_construct(
+                template_id=row.request.get("template_id"),
+                template_version=row.request.get("template_version"),
+                prompt=row.request.get("prompt"),
+                variables=variables,
+                model_settings=live.settings,
+                response_format=row.request.get("response_format"),
+                stream=False,
+            )
+            retries = RETRIES if row.options.get("retry_failed") else 0
+            while True:
+                attempts += 1
+                result = await self._attempt(request, account_id, plan, seq, row.id, attempts)
+                if result.status == "completed" or not result.retry_eligible or retries <= 0:
+                    break
+                retries -= 1
+                await asyncio.sleep(0.5 * 2 ** (attempts - 1))
+            await self._results.write(result)
+        except asyncio.CancelledError:
+            raise  # server stopping: the item stays pending and runs after a restart
+        except Exception:
+            log.exception("batch %s item %s failed unexpectedly; it stays pending", row.id,
+                          item_id)
+        finally:
+            self.ctx.limiter.release_slot(account_id)
+            live.in_flight -= 1
+            live.running.discard(seq)
+            live.recent.append(time.monotonic())
+            self._wake.set()
+
+    async def _attempt(self, request: ExecuteRequest, account_id: str, plan: Any, seq: int,
+                       batch_id: str, attempts: int) -> ItemResult:
+        executions = self.ctx.executions
+        try:
+            prepared = executions.prepare(account_id, plan, request)
+        except ApiError as error:
+            return _failed(batch_id, seq, attempts, error, retry_eligible=False)
+        outcome = await executions.run(prepared, store=False)
+        record = outcome.record
+        metadata = record.get("metadata") or {}
+        if outcome.error is not None:
+            eligible = bool((outcome.error.details or {}).get("retry_eligible"))
+            return _failed(batch_id, seq, attempts, outcome.error, eligible, metadata)
+        return ItemResult(
+            batch_id=batch_id,
+            seq=seq,
+            status="completed",
+            result={"execution_id": record["execution_id"], "content": record["content"],
+                    "metadata": _item_metadata(metadata)},
+            cost=float(metadata.get("cost", 0.0)),
+            tokens=int(metadata.get("tokens_used", 0)),
+            seconds=float(metadata.get("execution_time", 0.0)),
+            error_code=None,
+            retry_eligible=None,
+            attempts=attempts,
+        )
+
+    def _write_results(self, results: Any) -> None:
+        self.store.record_results(results, self._now_us())
+
+
+def _item_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    keys = ("tokens_used", "input_tokens", "output_tokens", "execution_time", "model", "cost",
+            "finish_reason")
+    return {k: metadata[k] for k in keys if k in metadata}
+
+
+def _failed(batch_id: str, seq: int, attempts: int, error: ApiError, retry_eligible: bool,
+            metadata: dict[str, Any] | None = None) -> ItemResult:
+    meta = _item_metadata(metadata or {})
+    return ItemResult(
+        batch_id=batch_id,
+        seq=seq,
+        status="failed",
+        result={"error": {"type": error.type, "code": error.code, "message": error.message,
+                          "details": error.details}, "metadata": meta},
+        cost=float(meta.get("cost", 0.0)),
+        tokens=int(meta.get("tokens_used", 0)),
+        seconds=float(meta.get("execution_time", 0.0)),
+        error_code=error.code,
+        retry_eligible=retry_eligible,
+        attempts=attempts,
+    )

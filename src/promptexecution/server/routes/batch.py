@@ -1,0 +1,331 @@
+"""Batches: submit, list, inspect, progress, results (input order), cancel, retry."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from datetime import timedelta
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from ...models import BatchOptions, BatchRequest
+from ..batch_runner import DEFAULT_MAX_CONCURRENT, BatchRunner
+from ..batch_store import BatchRow, BatchStore
+from ..clock import from_micros, iso, to_micros
+from ..context import ServerContext
+from ..errors import ApiError, conflict, not_found, permission, validation
+from ..execution import check_source
+from ..jsonfast import dumps
+from ..rendering import resolve_variables
+from .common import ctx_of, json_response, pagination, parse_body, principal_of, public_base
+from .idempotency import Idempotency
+
+router = APIRouter()
+ENDPOINT = "POST /v2/batch"
+MAX_LISTED_ERRORS = 100
+PRIORITY_NAMES = {0: "low", 1: "normal", 2: "high"}
+
+
+def runner_of(request: Request) -> BatchRunner:
+    runner: BatchRunner = request.app.state.batch_runner
+    return runner
+
+
+def _body_schema(model: Any) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": model.model_json_schema()}}}}
+
+
+def _options(body: BatchRequest) -> BatchOptions:
+    if body.processing_options is not None and body.options is not None:
+        raise validation("CONFLICTING_FIELDS",
+                         "Send 'processing_options' or 'options', not both",
+                         fields=["processing_options", "options"])
+    options = body.processing_options or body.options or BatchOptions.model_validate({})
+    if body.callback_url is not None:
+        if options.callback_url is not None and options.callback_url != body.callback_url:
+            raise validation("CONFLICTING_FIELDS", "Two different callback URLs were given",
+                             fields=["callback_url", "processing_options.callback_url"])
+        options = options.model_copy(update={"callback_url": body.callback_url})
+    if options.callback_url is not None and not options.callback_url.startswith(
+        ("http://", "https://")
+    ):
+        raise validation("INVALID_CALLBACK_URL", "callback_url must be an http(s) URL",
+                         field="callback_url", provided_value=options.callback_url[:200])
+    return options
+
+
+def _validate_inputs(ctx: ServerContext, account_id: str, plan: Any, body: BatchRequest
+                     ) -> list[tuple[str, dict[str, Any]]]:
+    """Every input checked against the template before anything runs; all problems at once."""
+    check_source(body.template_id, body.prompt)
+    if body.template_id is not None:
+        template = ctx.executions.find_template(account_id, body.template_id,
+                                                body.template_version)
+        declared, source = template.variables, template.prompt
+    else:
+        declared, source = [], body.prompt or ""
+    settings = body.model_settings
+    ctx.executions.model_for(settings.model if settings else None, plan)
+
+    items: list[tuple[str, dict[str, Any]]] = []
+    seen: dict[str, int] = {}
+    problems: list[dict[str, Any]] = []
+    for index, item in enumerate(body.inputs):
+        item_id = item.id or f"item_{index + 1}"
+        if item_id in seen:
+            problems.append({"item_id": item_id, "code": "DUPLICATE_ITEM_ID",
+                             "message": f"Item id '{item_id}' is used more than once"})
+        seen[item_id] = index
+        if body.template_id is not None or item.variables:
+            try:
+                resolve_variables(declared, item.variables, source)
+            except ApiError as error:
+                problems.append({"item_id": item_id, "code": error.code,
+                                 "message": error.message, "details": error.details})
+        items.append((item_id, item.variables))
+    if problems:
+        bad = len({p["item_id"] for p in problems})
+        raise validation(
+            "INVALID_BATCH_INPUTS",
+            f"{bad} of {len(items)} inputs are invalid; nothing was run. "
+            "details.invalid_items lists the problems",
+            invalid_count=bad,
+            invalid_items=problems[:MAX_LISTED_ERRORS],
+        )
+    return items
+
+
+def _summary(row: BatchRow, base: str, live: Any = None) -> dict[str, Any]:
+    done = row.completed + row.failed
+    return {
+        "batch_id": row.id,
+        "status": row.status,
+        "total_items": row.total,
+        "progress": {"completed": row.completed, "failed": row.failed,
+                     "cancelled": row.cancelled, "pending": row.pending, "total": row.total},
+        "priority": PRIORITY_NAMES.get(row.priority, "normal"),
+        "max_concurrent": row.options.get("max_concurrent") or DEFAULT_MAX_CONCURRENT,
+        "template_id": row.request.get("template_id"),
+        "webhook_url": row.options.get("callback_url"),
+        "summary": {"total_cost": round(row.total_cost, 8), "total_tokens": row.total_tokens,
+                    "success_rate": round(100 * row.completed / done, 2) if done else None},
+        "created_at": iso(from_micros(row.created_us)),
+        "started_at": iso(from_micros(row.started_us)) if row.started_us else None,
+        "finished_at": iso(from_micros(row.finished_us)) if row.finished_us else None,
+        "progress_url": f"{base}/batch/{row.id}/progress",
+        "results_url": f"{base}/batch/{row.id}/results",
+    }
+
+
+def _find(ctx: ServerContext, account_id: str, batch_id: str) -> BatchRow:
+    row = BatchStore(ctx.store).get(account_id, batch_id)
+    if row is None:
+        raise not_found("BATCH_NOT_FOUND", f"Batch '{batch_id}' was not found",
+                        batch_id=batch_id)
+    return row
+
+
+@router.post("/v2/batch", tags=["batches"], summary="Submit a batch", status_code=202,
+             openapi_extra=_body_schema(BatchRequest))
+async def submit(request: Request) -> Response:
+    ctx = ctx_of(request)
+    principal = principal_of(request, "batch")
+    if not principal.plan.batch:
+        raise permission("BATCH_NOT_AVAILABLE",
+                         f"Batch processing is not part of the {principal.plan.name} plan; "
+                         "it needs professional or enterprise")
+    account_id = principal.account.id
+    body, raw = await parse_body(request, BatchRequest)
+    idempotency = Idempotency(ctx, request, account_id, ENDPOINT, raw)
+    previous = idempotency.previous()
+    if previous is not None:
+        return Response(previous[1], status_code=previous[0], media_type="application/json",
+                        headers={"Idempotent-Replayed": "true"})
+    options = _options(body)
+    items = _validate_inputs(ctx, account_id, principal.plan, body)
+    batch_id = ctx.ids.new("batch")
+    now = ctx.clock()
+    stored_request = {
+        "template_id": body.template_id, "template_version": body.template_version,
+        "prompt": body.prompt, "response_format": body.response_format,
+        "model_config": body.model_settings.model_dump(exclude_none=True)
+        if body.model_settings else None,
+    }
+    store = BatchStore(ctx.store)
+    store.create(batch_id, account_id, options.priority, stored_request,
+                 options.model_dump(exclude_none=True), items, to_micros(now))
+    row = store.get(account_id, batch_id)
+    assert row is not None
+    runner_of(request).track(row)
+    concurrency = min(options.max_concurrent or DEFAULT_MAX_CONCURRENT,
+                      principal.plan.concurrent)
+    per_item = 0.05 if (body.model_settings is None or body.model_settings.model in
+                        (None, "simulator")) else 2.0  # a first guess; /progress refines it
+    eta = now + timedelta(seconds=math.ceil(len(items) / concurrency) * per_item)
+    base = public_base(request)
+    payload = {
+        "batch_id": batch_id,
+        "status": "queued",
+        "total_items": len(items),
+        "estimated_completion": iso(eta),
+        "progress_url": f"{base}/batch/{batch_id}/progress",
+        "results_url": f"{base}/batch/{batch_id}/results",
+        "webhook_url": options.callback_url,
+        "created_at": iso(now),
+    }
+    text = dumps(payload)
+    idempotency.remember(202, text)
+    return Response(text, status_code=202, media_type="application/json")
+
+
+@router.get("/v2/batch", tags=["batches"], summary="List batches, newest first")
+async def list_batches(
+    request: Request,
+    status: Literal["queued", "processing", "completed", "failed", "cancelling",
+                    "cancelled"] | None = None,
+    limit: int = Query(20, ge=1, le=100),
+    offset: int = Query(0, ge=0, le=10_000_000),
+) -> Response:
+    ctx = ctx_of(request)
+    principal = principal_of(request)
+    rows, total = BatchStore(ctx.store).list_batches(principal.account.id, status, limit,
+                                                     offset)
+    base = public_base(request)
+    return json_response({"batches": [_summary(r, base) for r in rows],
+                          "pagination": pagination(total, limit, offset, len(rows))})
+
+
+@router.get("/v2/batch/{batch_id}", tags=["batches"], summary="One batch")
+async def get_batch(request: Request, batch_id: str) -> Response:
+    ctx = ctx_of(request)
+    row = _find(ctx, principal_of(request).account.id, batch_id)
+    return json_response(_summary(row, public_base(request)))
+
+
+@router.get("/v2/batch/{batch_id}/progress", tags=["batches"], summary="Batch progress")
+async def progress(request: Request, batch_id: str) -> Response:
+    ctx = ctx_of(request)
+    row = _find(ctx, principal_of(request).account.id, batch_id)
+    live = runner_of(request).live.get(batch_id)
+    done = row.completed + row.failed
+    if live is not None:
+        per_second = live.throughput(time.monotonic())
+    elif row.started_us and row.finished_us and row.finished_us > row.started_us:
+        per_second = done / ((row.finished_us - row.started_us) / 1e6)
+    else:
+        per_second = 0.0
+    if row.status in ("completed", "failed", "cancelled"):
+        eta = row.finished_us and iso(from_micros(row.finished_us))
+    elif per_second > 0:
+        eta = iso(ctx.clock() + timedelta(seconds=row.pending / per_second))
+    else:
+        eta = None
+    errors = BatchStore(ctx.store).errors(batch_id, MAX_LISTED_ERRORS)
+    return json_response({
+        "batch_id": row.id,
+        "status": row.status,
+        "progress": {"completed": row.completed, "failed": row.failed,
+                     "pending": row.pending, "total": row.total, "cancelled": row.cancelled},
+        "performance": {
+            "average_execution_time": round(row.total_time / done, 4) if done else None,
+            "throughput_per_minute": round(per_second * 60, 1),
+            "estimated_completion": eta,
+        },
+        "errors": [{"item_id": e["item_id"], "error_code": e["error_code"],
+                    "retry_eligible": bool(e["retry_eligible"])} for e in errors],
+    })
+
+
+@router.get("/v2/batch/{batch_id}/results", tags=["batches"], summary="Results, input order")
+async def results(
+    request: Request,
+    batch_id: str,
+    status: Literal["pending", "completed", "failed", "cancelled"] | None = None,
+    limit: int = Query(1000, ge=1, le=10_000),
+    offset: int = Query(0, ge=0, le=10_000_000),
+) -> Response:
+    ctx = ctx_of(request)
+    row = _find(ctx, principal_of(request).account.id, batch_id)
+    rows, total = BatchStore(ctx.store).results(batch_id, status, limit, offset)
+    items = []
+    for r in rows:
+        item: dict[str, Any] = {"item_id": r["item_id"], "status": r["status"]}
+        if r["result"]:
+            stored = _loads(r["result"])
+            item.update(stored)
+        if r["status"] == "failed":
+            item["retry_eligible"] = bool(r["retry_eligible"])
+        item["attempts"] = r["attempts"]
+        items.append(item)
+    done = row.completed + row.failed
+    return json_response({
+        "batch_id": row.id,
+        "status": row.status,
+        "results": items,
+        "summary": {
+            "total_items": row.total,
+            "completed": row.completed,
+            "failed": row.failed,
+            "total_cost": round(row.total_cost, 8),
+            "total_tokens": row.total_tokens,
+            "average_execution_time": round(row.total_time / done, 4) if done else None,
+            "success_rate": round(100 * row.completed / done, 2) if done else None,
+        },
+        "pagination": pagination(total, limit, offset, len(items)),
+    })
+
+
+@router.post("/v2/batch/{batch_id}/cancel", tags=["batches"], summary="Cancel a batch")
+async def cancel(request: Request, batch_id: str) -> Response:
+    ctx = ctx_of(request)
+    account_id = principal_of(request, "batch").account.id
+    row = _find(ctx, account_id, batch_id)
+    if row.status in ("completed", "failed", "cancelled"):
+        raise conflict("BATCH_FINISHED", f"Batch '{batch_id}' has already {row.status}",
+                       status=row.status)
+    store = BatchStore(ctx.store)
+    if row.status != "cancelling":
+        store.set_status(batch_id, "cancelling", to_micros(ctx.clock()))
+    runner = runner_of(request)
+    live = runner.live.get(batch_id)
+    if live is not None:
+        live.cancel = True
+        live.row.status = "cancelling"
+    runner.wake()
+    updated = store.get(account_id, batch_id)
+    assert updated is not None
+    return json_response(_summary(updated, public_base(request)))
+
+
+@router.post("/v2/batch/{batch_id}/retry", tags=["batches"],
+             summary="Re-run the failed, retry-eligible items")
+async def retry(request: Request, batch_id: str) -> Response:
+    ctx = ctx_of(request)
+    account_id = principal_of(request, "batch").account.id
+    row = _find(ctx, account_id, batch_id)
+    if row.status in ("cancelling", "cancelled"):
+        raise conflict("BATCH_CANCELLED", f"Batch '{batch_id}' was cancelled")
+    store = BatchStore(ctx.store)
+    runner = runner_of(request)
+    retried = store.requeue_failed(batch_id, to_micros(ctx.clock()))
+    updated = store.get(account_id, batch_id)
+    assert updated is not None
+    if retried:
+        live = runner.live.get(batch_id)
+        if live is None:
+            runner.track(updated)
+        else:
+            live.cursor, live.exhausted = -1, False  # read the requeued items again
+            live.buffer.clear()
+            live.row.status = "queued"
+        runner.wake()
+    return json_response({**_summary(updated, public_base(request)), "retried_items": retried})
+
+
+def _loads(text: str) -> dict[str, Any]:
+    value = json.loads(text)
+    return value if isinstance(value, dict) else {}

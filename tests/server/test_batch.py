@@ -1,0 +1,234 @@
+"""Batches over real HTTP: submit, progress, results, cancel, retry, and a SIGKILL mid-run."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ServerHandle, assert_error
+
+# Section 7, "Batch execution", as written.
+SPEC_BATCH = """{
+    "template_id": "customer_sentiment_analysis",
+    "inputs": [
+      {
+        "id": "feedback_001",
+        "variables": {
+          "feedback_text": "Excellent service, very satisfied!",
+          "customer_segment": "premium"
+        }
+      },
+      {
+        "id": "feedback_002",
+        "variables": {
+          "feedback_text": "Product arrived damaged, poor packaging",
+          "customer_segment": "standard"
+        }
+      }
+    ],
+    "model_config": {
+      "temperature": 0.2,
+      "max_tokens": 300
+    },
+    "processing_options": {
+      "priority": "normal",
+      "callback_url": "https://your-app.com/webhooks/batch-complete",
+      "progress_updates": true
+    }
+  }"""
+
+
+def wait_for(c: httpx.Client, batch_id: str, statuses: tuple[str, ...] = (
+        "completed", "failed", "cancelled"), timeout: float = 20) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = c.get(f"/batch/{batch_id}/progress").json()
+        if body["status"] in statuses:
+            return dict(body)
+        assert time.monotonic() < deadline, body
+        time.sleep(0.05)
+
+
+def submit(c: httpx.Client, body: dict[str, Any], **headers: str) -> dict[str, Any]:
+    response = c.post("/batch", json=body, headers=headers)
+    assert response.status_code == 202, response.text
+    return dict(response.json())
+
+
+def test_spec_batch_body_end_to_end(client: httpx.Client) -> None:
+    response = client.post("/batch", content=SPEC_BATCH,
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["batch_id"].startswith("batch_")
+    assert body["status"] == "queued" and body["total_items"] == 2
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", body["estimated_completion"])
+    assert body["progress_url"].endswith(f"/v2/batch/{body['batch_id']}/progress")
+    assert body["results_url"].endswith(f"/v2/batch/{body['batch_id']}/results")
+    progress = wait_for(client, body["batch_id"])
+    assert progress["progress"] == {"completed": 2, "failed": 0, "pending": 0, "total": 2,
+                                    "cancelled": 0}
+    assert set(progress["performance"]) == {"average_execution_time", "throughput_per_minute",
+                                            "estimated_completion"}
+    assert progress["errors"] == []
+    results = client.get(body["results_url"].split("/v2")[1]).json()
+    assert [r["item_id"] for r in results["results"]] == ["feedback_001", "feedback_002"]
+    for item in results["results"]:
+        assert item["status"] == "completed" and item["content"]
+        assert set(item["metadata"]) >= {"tokens_used", "execution_time", "cost"}
+    summary = results["summary"]
+    assert summary["total_tokens"] == sum(r["metadata"]["tokens_used"]
+                                          for r in results["results"])
+    assert summary["total_cost"] == pytest.approx(sum(r["metadata"]["cost"]
+                                                      for r in results["results"]))
+    assert summary["success_rate"] == 100
+
+
+def test_the_other_option_spellings(client: httpx.Client) -> None:
+    top = submit(client, {"template_id": "sentiment_analysis",
+                          "inputs": [{"variables": {"text": "ok"}}],
+                          "callback_url": "https://example.invalid/hook"})
+    assert top["webhook_url"] == "https://example.invalid/hook"
+    options = submit(client, {"prompt": "Rate: {text}",
+                              "inputs": [{"variables": {"text": t}} for t in "xy"],
+                              "options": {"max_concurrent": 50, "retry_failed": True}})
+    done = wait_for(client, options["batch_id"])
+    assert done["status"] == "completed"
+    results = client.get(f"/batch/{options['batch_id']}/results").json()["results"]
+    assert [r["item_id"] for r in results] == ["item_1", "item_2"]  # generated ids
+
+
+def test_bad_inputs_are_refused_with_every_bad_item(client: httpx.Client) -> None:
+    inputs = [{"id": f"r{i}", "variables": {"feedback_text": "fine"}} for i in range(5)]
+    inputs[1]["variables"] = {}
+    inputs[3]["variables"] = {"feedback_text": 42}
+    inputs[4]["id"] = "r0"
+    error = assert_error(client.post("/batch", json={"template_id": "customer_sentiment_analysis",
+                                                     "inputs": inputs}),
+                         400, "validation_error", "INVALID_BATCH_INPUTS")
+    assert error["details"]["invalid_count"] == 3
+    codes = {(p["item_id"], p["code"]) for p in error["details"]["invalid_items"]}
+    assert codes == {("r1", "TEMPLATE_VARIABLE_MISSING"), ("r3", "INVALID_VARIABLE_TYPE"),
+                     ("r0", "DUPLICATE_ITEM_ID")}
+    assert client.get("/batch").json()["pagination"]["total"] >= 0  # nothing half-created
+
+
+def test_limits_and_plans(server: ServerHandle, client: httpx.Client) -> None:
+    too_many = {"prompt": "x", "inputs": [{"variables": {}}] * 50_001}
+    assert_error(client.post("/batch", json=too_many), 400, "validation_error", "INVALID_FIELD")
+    assert_error(client.post("/batch", json={"prompt": "x", "inputs": []}), 400,
+                 "validation_error", "INVALID_FIELD")
+    with server.client(server.make_key("basic")) as basic:
+        assert_error(basic.post("/batch", json={"prompt": "x", "inputs": [{"variables": {}}]}),
+                     403, "permission_error", "BATCH_NOT_AVAILABLE")
+    with server.client(server.make_key("professional", permissions=("execute",))) as c:
+        assert_error(c.post("/batch", json={"prompt": "x", "inputs": [{"variables": {}}]}),
+                     403, "permission_error", "INSUFFICIENT_PERMISSIONS")
+    assert_error(client.get("/batch/batch_nope/progress"), 404, "not_found_error",
+                 "BATCH_NOT_FOUND")
+
+
+def test_failures_cancel_and_retry(server: ServerHandle) -> None:
+    with server.client(server.make_key("professional")) as c:
+        failing = submit(c, {"prompt": "x", "inputs": [{"variables": {}}] * 3,
+                             "model_config": {"simulate": {"fail": "server_error"}}})
+        done = wait_for(c, failing["batch_id"])
+        assert done["status"] == "failed"  # every item failed
+        assert [e["error_code"] for e in done["errors"]] == ["MODEL_PROVIDER_ERROR"] * 3
+        assert all(e["retry_eligible"] for e in done["errors"])
+        policy = submit(c, {"prompt": "x", "inputs": [{"variables": {}}],
+                            "model_config": {"simulate": {"fail": "content_policy"}}})
+        wait_for(c, policy["batch_id"])
+        retried = c.post(f"/batch/{policy['batch_id']}/retry").json()
+        assert retried["retried_items"] == 0  # not retry-eligible
+        retried = c.post(f"/batch/{failing['batch_id']}/retry").json()
+        assert retried["retried_items"] == 3
+        again = wait_for(c, failing["batch_id"])
+        assert again["progress"]["failed"] == 3 and again["progress"]["pending"] == 0
+
+        slow = submit(c, {"prompt": "slow {n}",
+                          "inputs": [{"variables": {"n": i}} for i in range(40)],
+                          "model_config": {"simulate": {"latency_ms": 100}},
+                          "processing_options": {"max_concurrent": 2}})
+        time.sleep(0.35)
+        cancelled = c.post(f"/batch/{slow['batch_id']}/cancel")
+        assert cancelled.status_code == 200
+        assert cancelled.json()["status"] in ("cancelling", "cancelled")
+        final = wait_for(c, slow["batch_id"], ("cancelled",))
+        progress = final["progress"]
+        assert progress["completed"] >= 2 and progress["cancelled"] >= 1
+        assert progress["completed"] + progress["cancelled"] == 40
+        results = c.get(f"/batch/{slow['batch_id']}/results", params={"status": "completed"})
+        assert all(r["content"] for r in results.json()["results"])
+        assert_error(c.post(f"/batch/{slow['batch_id']}/cancel"), 409, "conflict_error",
+                     "BATCH_FINISHED")
+
+
+def test_idempotent_submit_and_listing(server: ServerHandle) -> None:
+    with server.client(server.make_key("professional")) as c:
+        body = {"prompt": "hi", "inputs": [{"variables": {}}]}
+        first = submit(c, body, **{"Idempotency-Key": "b-1"})
+        second = c.post("/batch", json=body, headers={"Idempotency-Key": "b-1"})
+        assert second.json() == first and second.headers["idempotent-replayed"] == "true"
+        submit(c, {"prompt": "other", "inputs": [{"variables": {}}]})
+        listing = c.get("/batch").json()
+        assert listing["pagination"]["total"] == 2
+        assert listing["batches"][1]["batch_id"] == first["batch_id"]  # newest first
+        wait_for(c, first["batch_id"])
+        completed = c.get("/batch", params={"status": "completed"}).json()
+        assert first["batch_id"] in {b["batch_id"] for b in completed["batches"]}
+
+
+def test_sigkill_mid_batch_resumes_with_one_result_per_item(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+
+    def start() -> tuple[subprocess.Popen[str], str]:
+        proc = subprocess.Popen([sys.executable, "-m", "promptexecution.cli", "serve",
+                                 "--port", "0", "--data-dir", str(data),
+                                 "--log-level", "warning"],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert proc.stdout is not None
+        match = re.search(r"listening on (http://\S+/v2)", proc.stdout.readline())
+        assert match
+        return proc, match.group(1)
+
+    proc, url = start()
+    key = (data / "local.key").read_text().strip()
+    headers = {"Authorization": f"Bearer {key}"}
+    total = 120
+    with httpx.Client(base_url=url, headers=headers) as c:
+        batch = submit(c, {"prompt": "item {n}", "inputs": [
+            {"id": f"i{n:03d}", "variables": {"n": n}} for n in range(total)],
+            "model_config": {"simulate": {"latency_ms": 30}},
+            "processing_options": {"max_concurrent": 8}})
+        while c.get(f"/batch/{batch['batch_id']}/progress").json()["progress"]["completed"] < 20:
+            time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(5)
+    proc, url = start()
+    try:
+        with httpx.Client(base_url=url, headers=headers) as c:
+            final = wait_for(c, batch["batch_id"], timeout=30)
+            results = c.get(f"/batch/{batch['batch_id']}/results").json()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert final["status"] == "completed"
+    assert final["progress"]["completed"] == total and final["progress"]["pending"] == 0
+    items = results["results"]
+    assert [r["item_id"] for r in items] == [f"i{n:03d}" for n in range(total)]
+    assert all(r["status"] == "completed" for r in items)
+    assert len({r["execution_id"] for r in items}) == total
+    assert results["summary"]["total_cost"] == pytest.approx(sum(r["metadata"]["cost"]
+                                                                 for r in items))
+    assert results["summary"]["total_tokens"] == sum(r["metadata"]["tokens_used"]
+                                                     for r in items)
