@@ -49,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--test", action="store_true", help="make a pe_sk_test_ key")
     listing = keys_sub.add_parser("list", help="list keys (never their secrets)")
     listing.add_argument("--data-dir")
+    secret = keys_sub.add_parser("webhook-secret",
+                                 help="print an account's webhook signing secret")
+    secret.add_argument("--account", help="default: the local account")
+    secret.add_argument("--data-dir")
     revoke = keys_sub.add_parser("revoke", help="revoke a key by id or shown prefix")
     revoke.add_argument("key", help="key id (key_...) or its shown prefix")
     revoke.add_argument("--data-dir")
@@ -125,6 +129,16 @@ def _keys(args: argparse.Namespace) -> int:
                 print(f"{key.id}  {key.display_prefix}…  account={key.account_id} "
                       f"plan={plans.get(key.account_id)} name={key.name} "
                       f"permissions={','.join(key.permissions)} {state}")
+            return 0
+        if args.keys_command == "webhook-secret":
+            accounts = store.list_accounts()
+            match = [a for a in accounts
+                     if (a.id == args.account if args.account else a.name == "local")]
+            if not match:
+                print(f"pe keys webhook-secret: no account {args.account or 'local'!r} in "
+                      f"{data_dir}", file=sys.stderr)
+                return 2
+            print(match[0].webhook_secret)
             return 0
         revoked = store.revoke_key(args.key, now)
         if revoked is None:

@@ -35,6 +35,7 @@ from .pricing import PriceTable
 from .ratelimit import RateLimiter
 from .routes import batch, execute, executions, meta, templates
 from .store import Store
+from .webhooks import WebhookSender
 
 log = logging.getLogger("promptexecution.server")
 DB_NAME = "pe.sqlite3"
@@ -94,6 +95,7 @@ def create_app(
     clock: Clock | None = None,
     ids: IdSource | None = None,
     monotonic: Callable[[], float] | None = None,
+    bind_host: str = "127.0.0.1",
 ) -> FastAPI:
     ctx = build_context(Path(data_dir), config=config, clock=clock, ids=ids, monotonic=monotonic)
     _recover(ctx)
@@ -107,6 +109,7 @@ def create_app(
         runner.start()
         yield
         await runner.stop()
+        await sender.aclose()
         await ctx.catalog.aclose()
 
     app = FastAPI(
@@ -124,7 +127,12 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.ctx = ctx
-    runner = BatchRunner(ctx)
+    sender = WebhookSender(ctx, bind_host)
+    runner = BatchRunner(
+        ctx,
+        on_finish=lambda row: sender.send(row, f"batch.{row.status}"),
+        on_progress=lambda row: sender.send(row, "batch.progress"),
+    )
     app.state.batch_runner = runner
     # Routes go straight onto the app: FastAPI's include_router wraps each router in lazily
     # matched layers that cost every request a few percent (our routers add no prefix).

@@ -48,6 +48,7 @@ class LiveBatch:
     cancel: bool = False
     started: float = field(default_factory=time.monotonic)
     recent: deque[float] = field(default_factory=deque)
+    reported: float = 0.0  # time.monotonic() of the last progress webhook
 
     @property
     def max_concurrent(self) -> int:
@@ -63,7 +64,9 @@ class LiveBatch:
 
 class BatchRunner:
     def __init__(self, ctx: ServerContext,
-                 on_finish: Callable[[BatchRow], None] | None = None) -> None:
+                 on_finish: Callable[[BatchRow], None] | None = None,
+                 on_progress: Callable[[BatchRow], None] | None = None,
+                 progress_every: float = 2.0) -> None:
         self.ctx = ctx
         self.store = BatchStore(ctx.store)
         self.live: dict[str, LiveBatch] = {}
@@ -72,6 +75,8 @@ class BatchRunner:
         self._items: set[asyncio.Task[None]] = set()
         self._results: GroupCommit[ItemResult] = GroupCommit(self._write_results)
         self._on_finish = on_finish
+        self._on_progress = on_progress
+        self.progress_every = progress_every
 
     # -------------------------------------------------------------- lifecycle
 
@@ -135,6 +140,19 @@ class BatchRunner:
                 task.add_done_callback(self._items.discard)
             if live.in_flight == 0 and live.exhausted and not live.buffer:
                 self._finish(live, cancelled=False)
+            else:
+                self._report_progress(live)
+
+    def _report_progress(self, live: LiveBatch) -> None:
+        if self._on_progress is None or not live.row.options.get("progress_updates"):
+            return
+        now = time.monotonic()
+        if now - live.reported < self.progress_every or not live.recent:
+            return
+        live.reported = now
+        row = self.store.get_any(live.row.id)
+        if row is not None:
+            self._on_progress(row)
 
     def _next_item(self, live: LiveBatch) -> tuple[int, str, dict[str, Any], int] | None:
         if not live.buffer and not live.exhausted:

@@ -42,6 +42,10 @@ class ServerConfig:
     plans: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Seconds of silence on a stream before a `: ping` comment keeps it open.
     ping_interval: float = 15.0
+    # Let batch webhooks reach private and loopback addresses from a non-loopback server.
+    allow_private_webhooks: bool = False
+    # Seconds before each webhook retry (attempts = len + 1).
+    webhook_retry_delays: tuple[float, ...] = (1.0, 4.0, 15.0, 60.0)
 
 
 class ConfigError(ValueError):
@@ -60,7 +64,8 @@ def load_config(path: Path) -> ServerConfig:
 
 
 def parse_config(raw: dict[str, Any], where: str = "server.toml") -> ServerConfig:
-    known = {"default_model", "providers", "pricing", "plans", "ping_interval"}
+    known = {"default_model", "providers", "pricing", "plans", "ping_interval",
+             "allow_private_webhooks", "webhook_retry_delays"}
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; expected {sorted(known)}")
@@ -92,4 +97,14 @@ def parse_config(raw: dict[str, Any], where: str = "server.toml") -> ServerConfi
         config.ping_interval = float(raw.get("ping_interval", 15.0))
     except (TypeError, ValueError):
         raise ConfigError(f"{where}: ping_interval must be a number of seconds") from None
+    allow = raw.get("allow_private_webhooks", False)
+    if not isinstance(allow, bool):
+        raise ConfigError(f"{where}: allow_private_webhooks must be true or false")
+    config.allow_private_webhooks = allow
+    delays = raw.get("webhook_retry_delays", list(config.webhook_retry_delays))
+    if not isinstance(delays, list) or not all(
+        isinstance(d, int | float) and d >= 0 for d in delays
+    ):
+        raise ConfigError(f"{where}: webhook_retry_delays must be a list of seconds")
+    config.webhook_retry_delays = tuple(float(d) for d in delays)
     return config

@@ -87,7 +87,7 @@ def serve(host: str, port: int, data_dir: Path, log_level: str = "info") -> None
         actual_port = sock.getsockname()[1]
         shown_host = f"[{host}]" if ":" in host else host
         url = f"http://{shown_host}:{actual_port}"
-        app = create_app(data_dir)
+        app = create_app(data_dir, bind_host=host)
         info_path = data_dir / INFO_FILE
         info_path.write_text(
             json.dumps({"pid": os.getpid(), "url": url, "base_url": f"{url}/v2"})

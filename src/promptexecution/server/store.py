@@ -7,6 +7,7 @@ Statements are short and run on the event loop's thread, which is faster than a 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
@@ -26,7 +27,7 @@ from .jsonfast import dumps
 
 log = logging.getLogger("promptexecution.server")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 HOUR_US = 3_600_000_000
 
 _MIGRATIONS: dict[int, str] = {
@@ -149,6 +150,22 @@ _MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (batch_id, seq)
     ) WITHOUT ROWID;
     CREATE INDEX batch_items_by_status ON batch_items(batch_id, status, seq);
+    """,
+    3: """
+    CREATE TABLE webhook_deliveries (
+        seq INTEGER PRIMARY KEY,
+        batch_id TEXT NOT NULL,
+        webhook_id TEXT NOT NULL,
+        event TEXT NOT NULL,
+        url TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        status_code INTEGER,
+        error TEXT,
+        duration_ms REAL,
+        delivered INTEGER NOT NULL,
+        created_us INTEGER NOT NULL
+    );
+    CREATE INDEX webhook_deliveries_by_batch ON webhook_deliveries(batch_id, seq);
     """,
 }
 
@@ -354,7 +371,8 @@ class Store:
             id=self.ids.new("acc"),
             name=name,
             plan=plan,
-            webhook_secret="whsec_" + secrets.token_urlsafe(32),
+            # Standard Webhooks: "whsec_" + base64 of the HMAC key.
+            webhook_secret="whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
             created_us=now_us,
         )
         self.db.execute(

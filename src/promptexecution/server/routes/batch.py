@@ -20,6 +20,7 @@ from ..errors import ApiError, conflict, not_found, permission, validation
 from ..execution import check_source
 from ..jsonfast import dumps
 from ..rendering import resolve_variables
+from ..webhooks import deliveries
 from .common import ctx_of, json_response, pagination, parse_body, principal_of, public_base
 from .idempotency import Idempotency
 
@@ -324,6 +325,15 @@ async def retry(request: Request, batch_id: str) -> Response:
             live.row.status = "queued"
         runner.wake()
     return json_response({**_summary(updated, public_base(request)), "retried_items": retried})
+
+
+@router.get("/v2/batch/{batch_id}/webhooks", tags=["batches"],
+            summary="Every webhook delivery attempt for a batch")
+async def webhook_log(request: Request, batch_id: str) -> Response:
+    ctx = ctx_of(request)
+    row = _find(ctx, principal_of(request).account.id, batch_id)
+    return json_response({"batch_id": row.id, "webhook_url": row.options.get("callback_url"),
+                          "deliveries": deliveries(ctx, row.id)})
 
 
 def _loads(text: str) -> dict[str, Any]:

@@ -1,0 +1,143 @@
+"""Batch webhooks: received by a listener in the test, signatures verified, retries logged,
+and the private-address rule."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from promptexecution.server.config import ServerConfig
+from promptexecution.server.webhooks import WebhookSender
+from promptexecution.webhooks import WebhookVerificationError, sign, verify
+from tests.conftest import ServerHandle, free_socket, running_server
+
+
+class Listener:
+    def __init__(self) -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.fail_first = 0
+        self.app = Starlette(routes=[Route("/hook", self.hook, methods=["POST"])])
+
+    async def hook(self, request: Request) -> Response:
+        self.received.append((dict(request.headers), await request.body()))
+        if self.fail_first > 0:
+            self.fail_first -= 1
+            return Response("not now", status_code=500)
+        return Response("Webhook received")
+
+
+@pytest.fixture(scope="module")
+def listener() -> Iterator[tuple[Listener, str]]:
+    listener = Listener()
+    sock = free_socket()
+    server = uvicorn.Server(uvicorn.Config(listener.app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    yield listener, f"http://127.0.0.1:{sock.getsockname()[1]}/hook"
+    server.should_exit = True
+    thread.join(5)
+
+
+@pytest.fixture
+def hooked(tmp_path: Path) -> Iterator[ServerHandle]:
+    config = ServerConfig(webhook_retry_delays=(0.05, 0.05, 0.05))
+    with running_server(tmp_path, config=config) as srv:
+        yield srv
+
+
+def _wait(predicate: Any, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_completion_webhook_is_signed_and_verifiable(
+    hooked: ServerHandle, listener: tuple[Listener, str]
+) -> None:
+    hook, url = listener
+    hook.received.clear()
+    with hooked.client() as c:
+        batch = c.post("/batch", json={
+            "template_id": "sentiment_analysis",
+            "inputs": [{"variables": {"text": "great"}}, {"variables": {"text": "bad"}}],
+            "processing_options": {"callback_url": url},
+        }).json()
+        _wait(lambda: len(hook.received) >= 1)
+    secret = subprocess.run(
+        [sys.executable, "-m", "promptexecution.cli", "keys", "webhook-secret",
+         "--data-dir", str(hooked.data_dir)], capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    assert secret.startswith("whsec_")
+    headers, body = hook.received[-1]
+    payload = verify(body, headers, secret)
+    assert payload["event"] == "batch.completed"
+    assert payload["batch_id"] == batch["batch_id"] and payload["status"] == "completed"
+    assert payload["summary"]["total_items"] == 2 and payload["summary"]["completed"] == 2
+    assert payload["summary"]["success_rate"] == 100
+    assert payload["summary"]["total_cost"] > 0 and payload["summary"]["total_tokens"] > 0
+    with pytest.raises(WebhookVerificationError):
+        verify(body.replace(b"completed", b"failed__"), headers, secret)
+    with pytest.raises(WebhookVerificationError):
+        verify(body, headers, "whsec_" + "A" * 44)
+    with pytest.raises(WebhookVerificationError):
+        verify(body, headers, secret, now=time.time() + 3600)
+
+
+def test_failed_deliveries_are_retried_and_logged(
+    hooked: ServerHandle, listener: tuple[Listener, str]
+) -> None:
+    hook, url = listener
+    hook.received.clear()
+    hook.fail_first = 2
+    with hooked.client() as c:
+        batch = c.post("/batch", json={"prompt": "x", "inputs": [{"variables": {}}],
+                                       "callback_url": url}).json()
+        _wait(lambda: len(hook.received) >= 3)
+        _wait(lambda: len(c.get(f"/batch/{batch['batch_id']}/webhooks").json()[
+            "deliveries"]) == 3)
+        log = c.get(f"/batch/{batch['batch_id']}/webhooks").json()
+    attempts = [(d["attempt"], d["status_code"], d["delivered"]) for d in log["deliveries"]]
+    assert attempts == [(1, 500, False), (2, 500, False), (3, 200, True)]
+    assert len({d["webhook_id"] for d in log["deliveries"]}) == 1  # one message, retried
+    ids = {h["webhook-id"] for h, _ in hook.received[-3:]}
+    assert len(ids) == 1
+
+
+async def test_private_targets_are_refused_off_loopback(hooked: ServerHandle) -> None:
+    public = WebhookSender(hooked.ctx, bind_host="0.0.0.0")
+    refusal = await public._refusal("http://127.0.0.1:9/hook")
+    assert refusal and "private address" in refusal
+    assert await public._refusal("http://10.1.2.3/hook")
+    assert await public._refusal("ftp://example.com/hook")
+    local = WebhookSender(hooked.ctx, bind_host="127.0.0.1")
+    assert await local._refusal("http://127.0.0.1:9/hook") is None
+    hooked.ctx.config.allow_private_webhooks = True
+    try:
+        assert await public._refusal("http://127.0.0.1:9/hook") is None
+    finally:
+        hooked.ctx.config.allow_private_webhooks = False
+    await public.aclose()
+    await local.aclose()
+
+
+def test_sign_matches_the_standard_webhooks_example() -> None:
+    # The example from the Standard Webhooks specification.
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    body = b'{"test": 2432232314}'
+    signature = sign(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body)
+    assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
