@@ -280,3 +280,91 @@ class ModelInfo(_Response):
 class ModelList(_Response):
     models: list[ModelInfo]
     default_model: str
+
+
+class BatchSubmitted(_Response):
+    batch_id: str
+    status: BatchStatus
+    total_items: int
+    estimated_completion: str | None = None
+    progress_url: str | None = None
+    results_url: str | None = None
+    webhook_url: str | None = None
+
+
+class BatchCounts(_Response):
+    completed: int = 0
+    failed: int = 0
+    pending: int = 0
+    total: int = 0
+    cancelled: int = 0
+
+
+class BatchSummary(_Response):
+    batch_id: str
+    status: BatchStatus
+    total_items: int
+    progress: BatchCounts
+    priority: str | None = None
+    webhook_url: str | None = None
+    summary: dict[str, Any] = Field(default_factory=dict)
+    created_at: str | None = None
+    finished_at: str | None = None
+
+
+class BatchList(_Response):
+    batches: list[BatchSummary]
+    pagination: Pagination
+
+
+class BatchItemError(_Response):
+    item_id: str
+    error_code: str | None = None
+    retry_eligible: bool = False
+
+
+class BatchProgress(_Response):
+    """The spec's progress object; `.completed`, `.total`, ... read through to `progress`."""
+
+    batch_id: str
+    status: BatchStatus
+    progress: BatchCounts
+    performance: dict[str, Any] = Field(default_factory=dict)
+    errors: list[BatchItemError] = Field(default_factory=list)
+
+    @property
+    def completed(self) -> int:
+        return self.progress.completed
+
+    @property
+    def failed(self) -> int:
+        return self.progress.failed
+
+    @property
+    def pending(self) -> int:
+        return self.progress.pending
+
+    @property
+    def total(self) -> int:
+        return self.progress.total
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "failed", "cancelled")
+
+
+class BatchItemResult(_Response):
+    item_id: str
+    status: str
+    content: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    error: dict[str, Any] | None = None
+    execution_id: str | None = None
+
+
+class BatchResults(_Response):
+    batch_id: str
+    status: BatchStatus
+    results: list[BatchItemResult]
+    summary: dict[str, Any] = Field(default_factory=dict)
+    pagination: Pagination | None = None

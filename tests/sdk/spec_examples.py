@@ -258,3 +258,65 @@ class OptimizedAPIClient:
         response.raise_for_status()
         return response.json()
 '''
+
+USE_CASE_3 = r'''from promptexecution import PromptExecutionClient
+from promptexecution.batch import BatchProcessor
+import asyncio
+
+# Initialize client with batch processing capabilities
+client = PromptExecutionClient(api_key='pe_sk_live_abc123def456ghi789')
+batch_processor = BatchProcessor(client)
+
+async def process_customer_feedback(reviews_data):
+    """Process large volume of customer reviews with sentiment analysis"""
+    
+    # Prepare batch inputs
+    batch_inputs = [
+        {
+            "id": f"review_{review['id']}",
+            "variables": {
+                "review_text": review["text"],
+                "product_category": review["category"]
+            }
+        }
+        for review in reviews_data
+    ]
+    
+    # Execute batch processing with progress tracking
+    batch_result = await batch_processor.execute_batch(
+        template_id="sentiment_analysis_detailed_v1",
+        inputs=batch_inputs,
+        model_config={
+            "temperature": 0.3,
+            "response_format": "structured"
+        },
+        options={
+            "callback_url": "https://your-app.com/webhooks/batch-complete",
+            "max_concurrent": 50,
+            "retry_failed": True
+        }
+    )
+    
+    print(f"Batch submitted: {batch_result.batch_id}")
+    print(f"Estimated completion: {batch_result.estimated_completion}")
+    
+    # Monitor progress
+    async for progress in batch_processor.track_progress(batch_result.batch_id):
+        print(f"Progress: {progress.completed}/{progress.total} completed")
+        if progress.status == "completed":
+            break
+    
+    # Retrieve results
+    results = await batch_processor.get_results(batch_result.batch_id)
+    return results
+
+# Usage example
+reviews = [
+    {"id": 1, "text": "Great product, fast shipping!", "category": "electronics"},
+    {"id": 2, "text": "Poor quality, disappointed", "category": "electronics"},
+    # ... more reviews
+]
+
+results = await process_customer_feedback(reviews)
+print(f"Processed {len(results.successful)} reviews successfully")
+'''

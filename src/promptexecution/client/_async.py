@@ -12,6 +12,12 @@ from pydantic import BaseModel
 
 from ..models import (
     AuthVerify,
+    BatchItemResult,
+    BatchList,
+    BatchProgress,
+    BatchResults,
+    BatchSubmitted,
+    BatchSummary,
     ExecutionList,
     ExecutionSummary,
     ModelList,
@@ -97,6 +103,7 @@ class AsyncPromptExecutionClient:
         self.rate_limits = AsyncRateLimits(self)
         self.auth = AsyncAuth(self)
         self.models = AsyncModels(self)
+        self.batches = AsyncBatches(self)
 
     # -------------------------------------------------------------- plumbing
 
@@ -247,3 +254,41 @@ class AsyncAuth(_AsyncResource):
 class AsyncModels(_AsyncResource):
     async def list(self) -> ModelList:
         return await self._client._call(rq.models(), ModelList)
+
+
+class AsyncBatches(_AsyncResource):
+    async def submit(self, inputs: Any, *, template_id: str | None = None,
+                     prompt: str | None = None, **fields: Any) -> BatchSubmitted:
+        """Submits `inputs` ([{"id": ..., "variables": {...}}, ...]); returns at once."""
+        spec = rq.submit_batch(inputs=inputs, template_id=template_id, prompt=prompt, **fields)
+        return await self._client._call(spec, BatchSubmitted)
+
+    async def list(self, **filters: Any) -> BatchList:
+        return await self._client._call(rq.list_batches(**filters), BatchList)
+
+    async def get(self, batch_id: str) -> BatchSummary:
+        return await self._client._call(rq.get_batch(batch_id), BatchSummary)
+
+    async def progress(self, batch_id: str) -> BatchProgress:
+        return await self._client._call(rq.get_batch(batch_id, "/progress"), BatchProgress)
+
+    async def results(self, batch_id: str, **page: Any) -> BatchResults:
+        return await self._client._call(rq.batch_results(batch_id, **page), BatchResults)
+
+    async def iterate_results(self, batch_id: str, *, status: str | None = None,
+                              page_size: int = 1000) -> AsyncIterator[BatchItemResult]:
+        """Every result in input order, a page at a time."""
+        offset = 0
+        while True:
+            page = await self.results(batch_id, status=status, limit=page_size, offset=offset)
+            for item in page.results:
+                yield item
+            offset += len(page.results)
+            if page.pagination is None or not page.pagination.has_more or not page.results:
+                return
+
+    async def cancel(self, batch_id: str) -> BatchSummary:
+        return await self._client._call(rq.batch_action(batch_id, "cancel"), BatchSummary)
+
+    async def retry(self, batch_id: str) -> BatchSummary:
+        return await self._client._call(rq.batch_action(batch_id, "retry"), BatchSummary)

@@ -142,3 +142,46 @@ def verify() -> RequestSpec:
 
 def models() -> RequestSpec:
     return RequestSpec("GET", "/models")
+
+
+def submit_batch(
+    *,
+    inputs: Sequence[Mapping[str, Any]],
+    template_id: str | None = None,
+    prompt: str | None = None,
+    template_version: str | None = None,
+    model_config: Mapping[str, Any] | BaseModel | None = None,
+    response_format: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    callback_url: str | None = None,
+    idempotency_key: str | None = None,
+) -> RequestSpec:
+    body = _clean({
+        "template_id": template_id, "template_version": template_version, "prompt": prompt,
+        "inputs": [dict(i) for i in inputs], "model_config": model_config,
+        "response_format": response_format,
+        "processing_options": dict(options) if options is not None else None,
+        "callback_url": callback_url,
+    })
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    return RequestSpec("POST", "/batch", json=body, headers=headers)
+
+
+def list_batches(*, status: str | None = None, limit: int | None = None,
+                 offset: int | None = None) -> RequestSpec:
+    return RequestSpec("GET", "/batch", params={"status": status, "limit": limit,
+                                                "offset": offset})
+
+
+def get_batch(batch_id: str, part: str = "") -> RequestSpec:
+    return RequestSpec("GET", f"/batch/{_id(batch_id)}{part}")
+
+
+def batch_results(batch_id: str, *, status: str | None = None, limit: int | None = None,
+                  offset: int | None = None) -> RequestSpec:
+    return RequestSpec("GET", f"/batch/{_id(batch_id)}/results",
+                       params={"status": status, "limit": limit, "offset": offset})
+
+
+def batch_action(batch_id: str, action: str) -> RequestSpec:
+    return RequestSpec("POST", f"/batch/{_id(batch_id)}/{action}")

@@ -13,6 +13,12 @@ from pydantic import BaseModel
 
 from ..models import (
     AuthVerify,
+    BatchItemResult,
+    BatchList,
+    BatchProgress,
+    BatchResults,
+    BatchSubmitted,
+    BatchSummary,
     ExecutionList,
     ExecutionSummary,
     ModelList,
@@ -95,6 +101,7 @@ class SyncPromptExecutionClient:
         self.rate_limits = RateLimitsResource(self)
         self.auth = Auth(self)
         self.models = Models(self)
+        self.batches = Batches(self)
 
     @property
     def base_url(self) -> str:
@@ -269,3 +276,38 @@ class Auth(_Resource):
 class Models(_Resource):
     def list(self) -> ModelList:
         return self._client._call(rq.models(), ModelList)
+
+
+class Batches(_Resource):
+    def submit(self, inputs: Any, *, template_id: str | None = None,
+               prompt: str | None = None, **fields: Any) -> BatchSubmitted:
+        spec = rq.submit_batch(inputs=inputs, template_id=template_id, prompt=prompt, **fields)
+        return self._client._call(spec, BatchSubmitted)
+
+    def list(self, **filters: Any) -> BatchList:
+        return self._client._call(rq.list_batches(**filters), BatchList)
+
+    def get(self, batch_id: str) -> BatchSummary:
+        return self._client._call(rq.get_batch(batch_id), BatchSummary)
+
+    def progress(self, batch_id: str) -> BatchProgress:
+        return self._client._call(rq.get_batch(batch_id, "/progress"), BatchProgress)
+
+    def results(self, batch_id: str, **page: Any) -> BatchResults:
+        return self._client._call(rq.batch_results(batch_id, **page), BatchResults)
+
+    def iterate_results(self, batch_id: str, *, status: str | None = None,
+                        page_size: int = 1000) -> Iterator[BatchItemResult]:
+        offset = 0
+        while True:
+            page = self.results(batch_id, status=status, limit=page_size, offset=offset)
+            yield from page.results
+            offset += len(page.results)
+            if page.pagination is None or not page.pagination.has_more or not page.results:
+                return
+
+    def cancel(self, batch_id: str) -> BatchSummary:
+        return self._client._call(rq.batch_action(batch_id, "cancel"), BatchSummary)
+
+    def retry(self, batch_id: str) -> BatchSummary:
+        return self._client._call(rq.batch_action(batch_id, "retry"), BatchSummary)
