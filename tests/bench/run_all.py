@@ -18,7 +18,7 @@ import time
 
 from ._common import PYTHON, REPO_ROOT
 
-BENCHMARKS = ("bench_execute", "bench_history", "bench_stream", "bench_sdk")
+BENCHMARKS = ("bench_execute", "bench_history", "bench_stream", "bench_sdk", "bench_batch")
 TIMEOUT_SECONDS = 240
 
 
