@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -14,7 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ServerHandle, assert_error
+from promptexecution.server.config import ServerConfig
+from tests.conftest import ServerHandle, assert_error, running_server
 
 # Section 7, "Batch execution", as written.
 SPEC_BATCH = """{
@@ -232,3 +234,71 @@ def test_sigkill_mid_batch_resumes_with_one_result_per_item(tmp_path: Path) -> N
                                                                  for r in items))
     assert results["summary"]["total_tokens"] == sum(r["metadata"]["tokens_used"]
                                                      for r in items)
+
+
+# Section 3, use case 3, "Raw HTTP Example", as written.
+USE_CASE_3_RAW = """{
+    "template_id": "sentiment_analysis_detailed_v1",
+    "inputs": [
+      {
+        "id": "review_001",
+        "variables": {
+          "review_text": "Great product, fast shipping!",
+          "product_category": "electronics"
+        }
+      },
+      {
+        "id": "review_002", 
+        "variables": {
+          "review_text": "Poor quality, disappointed with purchase",
+          "product_category": "electronics"
+        }
+      }
+    ],
+    "model_config": {
+      "temperature": 0.3,
+      "response_format": "structured"
+    },
+    "callback_url": "https://your-app.com/webhooks/batch-complete"
+  }"""
+
+
+def test_use_case_3_raw_body(client: httpx.Client) -> None:
+    response = client.post("/batch", content=USE_CASE_3_RAW,
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["webhook_url"] == "https://your-app.com/webhooks/batch-complete"
+    assert set(body) >= {"batch_id", "status", "total_items", "estimated_completion"}
+    wait_for(client, body["batch_id"])
+    results = client.get(f"/batch/{body['batch_id']}/results").json()["results"]
+    assert all(isinstance(json.loads(r["content"]), dict) for r in results)  # structured
+
+
+def test_retry_failed_retries_transient_failures(server: ServerHandle) -> None:
+    with server.client(server.make_key("professional")) as c:
+        batch = submit(c, {"prompt": "x", "inputs": [{"variables": {}}],
+                           "model_config": {"simulate": {"fail": "timeout"}},
+                           "processing_options": {"retry_failed": True}})
+        wait_for(c, batch["batch_id"])
+        item = c.get(f"/batch/{batch['batch_id']}/results").json()["results"][0]
+        assert item["status"] == "failed" and item["attempts"] == 3
+        assert item["error"]["code"] == "MODEL_TIMEOUT" and item["retry_eligible"] is True
+
+
+def test_higher_priority_batches_go_first(tmp_path: Path) -> None:
+    config = ServerConfig(plans={"professional": {"concurrent": 2}})
+    with running_server(tmp_path, config=config) as srv, \
+            srv.client(srv.make_key("professional")) as c:
+        slow = {"simulate": {"latency_ms": 60}}
+        low = submit(c, {"prompt": "low {n}", "inputs": [{"variables": {"n": i}}
+                                                        for i in range(16)],
+                         "model_config": slow, "processing_options": {"priority": "low"}})
+        high = submit(c, {"prompt": "high {n}", "inputs": [{"variables": {"n": i}}
+                                                          for i in range(4)],
+                          "model_config": slow, "processing_options": {"priority": "high"}})
+        wait_for(c, high["batch_id"])
+        # The low batch came first, but the high one took the account's two slots.
+        assert c.get(f"/batch/{low['batch_id']}/progress").json()["progress"]["pending"] >= 8
+        wait_for(c, low["batch_id"])
+        assert c.get("/rate-limits").json()["concurrent"]["active"] == 0
