@@ -83,14 +83,17 @@ class AsyncPromptExecutionClient:
         max_connections: int | None = None,
         default_headers: Mapping[str, str] | None = None,
         http_client: httpx.AsyncClient | None = None,
+        _core: ClientCore | None = None,
     ) -> None:
-        config = resolve_config(
-            api_key, base_url, timeout=timeout, connect_timeout=connect_timeout,
-            stream_chunk_timeout=stream_chunk_timeout, max_retries=max_retries,
-            pace_requests=pace_requests, max_connections=max_connections,
-            default_headers=dict(default_headers) if default_headers else None,
-        )
-        self._core = ClientCore(config)
+        if _core is None:
+            _core = ClientCore(resolve_config(
+                api_key, base_url, timeout=timeout, connect_timeout=connect_timeout,
+                stream_chunk_timeout=stream_chunk_timeout, max_retries=max_retries,
+                pace_requests=pace_requests, max_connections=max_connections,
+                default_headers=dict(default_headers) if default_headers else None,
+            ))
+        self._core = _core  # shared with PromptExecutionClient's sync side, when it made us
+        config = _core.config
         self._http = http_client or httpx.AsyncClient(
             limits=httpx.Limits(
                 max_connections=config.max_connections,

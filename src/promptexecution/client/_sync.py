@@ -81,13 +81,12 @@ class SyncPromptExecutionClient:
         default_headers: Mapping[str, str] | None = None,
         http_client: httpx.Client | None = None,
     ) -> None:
-        self._options: dict[str, Any] = dict(
-            timeout=timeout, connect_timeout=connect_timeout,
+        config = resolve_config(
+            api_key, base_url, timeout=timeout, connect_timeout=connect_timeout,
             stream_chunk_timeout=stream_chunk_timeout, max_retries=max_retries,
             pace_requests=pace_requests, max_connections=max_connections,
             default_headers=dict(default_headers) if default_headers else None,
         )
-        config = resolve_config(api_key, base_url, **self._options)
         self._core = ClientCore(config)
         self._http = http_client or httpx.Client(
             limits=httpx.Limits(
@@ -182,7 +181,6 @@ class PromptExecutionClient(SyncPromptExecutionClient):
     def __init__(self, api_key: str | None = None, timeout: float | None = None,
                  max_retries: int | None = None, **options: Any) -> None:
         super().__init__(api_key, timeout=timeout, max_retries=max_retries, **options)
-        self._api_key = self._core.config.api_key
         self._async: AsyncPromptExecutionClient | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
 
@@ -191,11 +189,9 @@ class PromptExecutionClient(SyncPromptExecutionClient):
         """An async client with the same key and settings, bound to the running loop."""
         loop = asyncio.get_running_loop()
         if self._async is None or self._async_loop is not loop:
-            options = {k: v for k, v in self._options.items() if v is not None}
-            self._async = AsyncPromptExecutionClient(self._api_key, self.base_url, **options)
+            # One core for both sides: the same rate-limit state, observers and settings.
+            self._async = AsyncPromptExecutionClient(_core=self._core)
             self._async_loop = loop
-            for observer in self._core._observers:
-                self._async.add_observer(observer)
         return self._async
 
     async def execute_async(self, template_id: str | None = None, **kwargs: Any
