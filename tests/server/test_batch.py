@@ -302,3 +302,24 @@ def test_higher_priority_batches_go_first(tmp_path: Path) -> None:
         assert c.get(f"/batch/{low['batch_id']}/progress").json()["progress"]["pending"] >= 8
         wait_for(c, low["batch_id"])
         assert c.get("/rate-limits").json()["concurrent"]["active"] == 0
+
+
+def test_retry_while_the_batch_still_runs(server: ServerHandle) -> None:
+    with server.client(server.make_key("professional")) as c:
+        batch = submit(c, {"prompt": "item {n}",
+                           "inputs": [{"variables": {"n": i}} for i in range(30)],
+                           "model_config": {"simulate": {"latency_ms": 40,
+                                                         "fail": "server_error"}},
+                           "processing_options": {"max_concurrent": 2}})
+        while c.get(f"/batch/{batch['batch_id']}/progress").json()["progress"]["failed"] < 4:
+            time.sleep(0.02)
+        retried = c.post(f"/batch/{batch['batch_id']}/retry").json()
+        assert retried["retried_items"] >= 4
+        final = wait_for(c, batch["batch_id"])
+        results = c.get(f"/batch/{batch['batch_id']}/results").json()
+    assert final["status"] == "failed"
+    assert final["progress"] == {"completed": 0, "failed": 30, "pending": 0, "total": 30,
+                                 "cancelled": 0}
+    items = results["results"]
+    assert [r["item_id"] for r in items] == [f"item_{n}" for n in range(1, 31)]
+    assert sum(1 for r in items if r["attempts"] == 2) == retried["retried_items"]
