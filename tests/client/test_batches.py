@@ -14,13 +14,74 @@ from promptexecution import AsyncPromptExecutionClient, PromptExecutionClient
 from promptexecution.batch import BatchProcessor, read_inputs, write_results
 from promptexecution.exceptions import ConflictError, PermissionDeniedError
 from tests.conftest import ServerHandle
-from tests.sdk import spec_examples
 
+# Section 3, use case 3, Python SDK example, verbatim.
+USE_CASE_3 = r'''from promptexecution import PromptExecutionClient
+from promptexecution.batch import BatchProcessor
+import asyncio
+
+# Initialize client with batch processing capabilities
+client = PromptExecutionClient(api_key='pe_sk_live_abc123def456ghi789')
+batch_processor = BatchProcessor(client)
+
+async def process_customer_feedback(reviews_data):
+    """Process large volume of customer reviews with sentiment analysis"""
+    
+    # Prepare batch inputs
+    batch_inputs = [
+        {
+            "id": f"review_{review['id']}",
+            "variables": {
+                "review_text": review["text"],
+                "product_category": review["category"]
+            }
+        }
+        for review in reviews_data
+    ]
+    
+    # Execute batch processing with progress tracking
+    batch_result = await batch_processor.execute_batch(
+        template_id="sentiment_analysis_detailed_v1",
+        inputs=batch_inputs,
+        model_config={
+            "temperature": 0.3,
+            "response_format": "structured"
+        },
+        options={
+            "callback_url": "https://your-app.com/webhooks/batch-complete",
+            "max_concurrent": 50,
+            "retry_failed": True
+        }
+    )
+    
+    print(f"Batch submitted: {batch_result.batch_id}")
+    print(f"Estimated completion: {batch_result.estimated_completion}")
+    
+    # Monitor progress
+    async for progress in batch_processor.track_progress(batch_result.batch_id):
+        print(f"Progress: {progress.completed}/{progress.total} completed")
+        if progress.status == "completed":
+            break
+    
+    # Retrieve results
+    results = await batch_processor.get_results(batch_result.batch_id)
+    return results
+
+# Usage example
+reviews = [
+    {"id": 1, "text": "Great product, fast shipping!", "category": "electronics"},
+    {"id": 2, "text": "Poor quality, disappointed", "category": "electronics"},
+    # ... more reviews
+]
+
+results = await process_customer_feedback(reviews)
+print(f"Processed {len(results.successful)} reviews successfully")
+'''
 
 async def test_use_case_3_as_written(server: ServerHandle, monkeypatch: pytest.MonkeyPatch,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("PE_BASE_URL", server.base_url)
-    source = spec_examples.USE_CASE_3.replace("pe_sk_live_abc123def456ghi789", server.local_key)
+    source = USE_CASE_3.replace("pe_sk_live_abc123def456ghi789", server.local_key)
     namespace: dict[str, object] = {"__name__": "spec_example"}
     code = compile(source, "spec-example", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     await eval(code, namespace)  # noqa: S307 - the spec's own example
