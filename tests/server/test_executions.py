@@ -139,3 +139,11 @@ def test_restart_marks_orphaned_processing_executions_failed(tmp_path: Path) -> 
         assert record["error"]["code"] == "SERVER_RESTARTED"
         assert c.get("/executions", params={"status": "processing"}).json()["pagination"][
             "total"] == 0
+
+
+def test_template_filter_accepts_a_name_that_looks_like_an_id(server: ServerHandle) -> None:
+    with server.client(server.make_key()) as c:
+        c.post("/templates", json={"name": "tmpl_lookalike", "prompt": "hi"})
+        c.post("/execute", json={"template_id": "tmpl_lookalike"})
+        listed = c.get("/executions", params={"template_id": "tmpl_lookalike"}).json()
+    assert listed["pagination"]["total"] == 1

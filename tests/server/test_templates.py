@@ -146,3 +146,12 @@ def test_seeded_templates_exist(client: httpx.Client) -> None:
                  "customer_sentiment_analysis", "product_review_summary",
                  "customer_email_response", "support_response_shipping"):
         assert name in names
+
+
+def test_create_with_an_idempotency_key_replays(own: httpx.Client) -> None:
+    headers = {"Idempotency-Key": "tmpl-once"}
+    first = own.post("/templates", json=BASE, headers=headers)
+    again = own.post("/templates", json=BASE, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
+    assert own.get("/templates").json()["pagination"]["total"] == 1

@@ -37,7 +37,7 @@ async def list_executions(
         )
     account_id = principal.account.id
     resolved_template = template_id
-    if template_id is not None and not template_id.startswith("tmpl_"):
+    if template_id is not None:  # an id, or a name (which may itself look like an id)
         row = ctx.store.find_template_row(account_id, template_id)
         resolved_template = row["id"] if row else template_id
     filters = ExecutionFilter(

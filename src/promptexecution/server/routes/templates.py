@@ -11,6 +11,7 @@ from ...models import TemplateCreate, TemplateUpdate, TemplateVariable
 from ..clock import from_micros, iso, to_micros
 from ..context import ServerContext
 from ..errors import conflict, not_found, validation
+from ..jsonfast import dumps
 from ..rendering import check_syntax, json_type_name
 from ..store import TemplateRecord
 from .common import (
@@ -21,6 +22,7 @@ from .common import (
     principal_of,
     public_base,
 )
+from .idempotency import Idempotency
 
 router = APIRouter()
 
@@ -129,9 +131,15 @@ def _find(ctx: ServerContext, account_id: str, template_id: str) -> TemplateReco
 async def create_template(request: Request) -> Response:
     ctx = ctx_of(request)
     principal = principal_of(request, "templates")
-    body, _ = await parse_body(request, TemplateCreate)
-    check_syntax(body.prompt)
+    body, raw = await parse_body(request, TemplateCreate)
     account_id = principal.account.id
+    # The SDK retries a POST whose answer was lost: replay the first answer, not a 409.
+    idempotency = Idempotency(ctx, request, account_id, "POST /v2/templates", raw)
+    previous = idempotency.previous()
+    if previous is not None:
+        return Response(previous[1], status_code=previous[0], media_type="application/json",
+                        headers={"Idempotent-Replayed": "true"})
+    check_syntax(body.prompt)
     if ctx.store.active_name_taken(account_id, body.name):
         raise conflict(
             "TEMPLATE_NAME_TAKEN",
@@ -156,7 +164,9 @@ async def create_template(request: Request) -> Response:
         updated_us=now,
     )
     ctx.store.insert_template(record)
-    return json_response(template_json(record, public_base(request)), status=201)
+    payload = template_json(record, public_base(request))
+    idempotency.remember(201, dumps(payload))
+    return json_response(payload, status=201)
 
 
 @router.get("/v2/templates", tags=["templates"], summary="List templates")
