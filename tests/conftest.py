@@ -31,7 +31,6 @@ class ServerHandle:
     local_key: str
     ctx: ServerContext
     server: uvicorn.Server
-    thread: threading.Thread
     _keys: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
@@ -71,19 +70,11 @@ def free_socket() -> socket.socket:
 
 
 @contextmanager
-def running_server(
-    data_dir: Path,
-    *,
-    config: ServerConfig | None = None,
-    clock: Clock | None = None,
-    ids: IdSource | None = None,
-    monotonic: Callable[[], float] | None = None,
-) -> Iterator[ServerHandle]:
-    app = create_app(data_dir, config=config, clock=clock, ids=ids, monotonic=monotonic)
+def serve_in_thread(app: Any, lifespan: str = "off") -> Iterator[tuple[str, uvicorn.Server]]:
+    """Serves an ASGI app with uvicorn in a background thread on a free loopback port."""
     sock = free_socket()
-    port = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+        uvicorn.Config(app, log_level="warning", access_log=False, lifespan=lifespan,
                        timeout_graceful_shutdown=2)
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -93,20 +84,34 @@ def running_server(
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("test server did not start")
         time.sleep(0.01)
-    handle = ServerHandle(
-        url=f"http://127.0.0.1:{port}",
-        data_dir=data_dir,
-        local_key=(data_dir / "local.key").read_text().strip(),
-        ctx=app.state.ctx,
-        server=server,
-        thread=thread,
-    )
     try:
-        yield handle
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}", server
     finally:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+@contextmanager
+def running_server(
+    data_dir: Path,
+    *,
+    config: ServerConfig | None = None,
+    clock: Clock | None = None,
+    ids: IdSource | None = None,
+    monotonic: Callable[[], float] | None = None,
+) -> Iterator[ServerHandle]:
+    app = create_app(data_dir, config=config, clock=clock, ids=ids, monotonic=monotonic)
+    try:
+        with serve_in_thread(app, lifespan="on") as (url, server):
+            yield ServerHandle(
+                url=url,
+                data_dir=data_dir,
+                local_key=(data_dir / "local.key").read_text().strip(),
+                ctx=app.state.ctx,
+                server=server,
+            )
+    finally:
         app.state.ctx.store.close()
 
 

@@ -7,13 +7,11 @@ import asyncio
 import json
 import os
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from httpx_sse import connect_sse
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -21,7 +19,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from promptexecution.server.config import ProviderConfig, ServerConfig
-from tests.conftest import ServerHandle, assert_error, free_socket, running_server
+from tests.conftest import ServerHandle, assert_error, running_server, serve_in_thread
 
 
 class FakeOpenAI:
@@ -77,15 +75,8 @@ class FakeOpenAI:
 @pytest.fixture(scope="module")
 def fake() -> Iterator[tuple[FakeOpenAI, str]]:
     fake = FakeOpenAI()
-    sock = free_socket()
-    server = uvicorn.Server(uvicorn.Config(fake.app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    yield fake, f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
-    server.should_exit = True
-    thread.join(5)
+    with serve_in_thread(fake.app) as (url, _):
+        yield fake, f"{url}/v1"
 
 
 @pytest.fixture(scope="module")

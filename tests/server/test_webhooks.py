@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,7 +19,7 @@ from starlette.routing import Route
 from promptexecution.server.config import ServerConfig
 from promptexecution.server.webhooks import WebhookSender
 from promptexecution.webhooks import WebhookVerificationError, sign, verify
-from tests.conftest import ServerHandle, free_socket, running_server
+from tests.conftest import ServerHandle, running_server, serve_in_thread
 
 
 class Listener:
@@ -41,15 +39,8 @@ class Listener:
 @pytest.fixture(scope="module")
 def listener() -> Iterator[tuple[Listener, str]]:
     listener = Listener()
-    sock = free_socket()
-    server = uvicorn.Server(uvicorn.Config(listener.app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    yield listener, f"http://127.0.0.1:{sock.getsockname()[1]}/hook"
-    server.should_exit = True
-    thread.join(5)
+    with serve_in_thread(listener.app) as (url, _):
+        yield listener, f"{url}/hook"
 
 
 @pytest.fixture

@@ -8,9 +8,10 @@ generated in chunks and stopped past a size limit. Every failure is a 400, never
 
 from __future__ import annotations
 
+import functools
 import re
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
@@ -66,34 +67,101 @@ def json_type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def _budgeted_range(*args: int) -> range:
-    result = range(*args)
+def _spend(n: int) -> None:
     budget = _range_budget.get(None)
     if budget is not None:
-        budget[0] -= len(result)
+        budget[0] -= n
         if budget[0] < 0:
             raise SecurityError(
-                f"templates may iterate at most {MAX_RANGE_ITERATIONS:,} times over range()"
+                f"a template may loop at most {MAX_RANGE_ITERATIONS:,} times in all"
             )
+
+
+def _budgeted_range(*args: int) -> range:
+    result = range(*args)
+    _spend(len(result))
     return result
 
 
+def _budgeted_iter(iterable: Any) -> Iterator[Any]:
+    """Every `{% for %}` iterates through this: nested loops share one budget."""
+    for item in iterable:
+        _spend(1)
+        yield item
+
+
+def _check_size(args: Iterable[Any]) -> None:
+    for arg in args:
+        if isinstance(arg, int) and not isinstance(arg, bool) and abs(arg) > MAX_OUTPUT_CHARS:
+            raise SecurityError(f"numbers above {MAX_OUTPUT_CHARS:,} are not allowed here")
+
+
+def _guarded_filter(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)  # keeps jinja's pass_context / pass_environment markers
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        _check_size(args)
+        _check_size(kwargs.values())
+        for arg in args:
+            if isinstance(arg, str) and fn.__name__ == "do_format":
+                _check_format(arg)
+        return fn(*args, **kwargs)
+
+    return guarded
+
+
+_BIG_FORMAT_WIDTH = re.compile(r"\d{7,}")
+
+
+def _check_format(template: str) -> None:
+    """'{:>999999999}'.format(1) and '%999999999s' % 1 build gigabyte strings."""
+    if _BIG_FORMAT_WIDTH.search(template):
+        raise SecurityError("format widths above 999,999 are not allowed")
+
+
 class _Sandbox(SandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "%"})
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "%" and isinstance(left, str):
+            _check_format(left)
         if operator == "*":
             for seq, n in ((left, right), (right, left)):
                 if isinstance(seq, str | list | tuple) and isinstance(n, int):
                     if len(seq) * n > MAX_OUTPUT_CHARS:
                         raise SecurityError("repetition would exceed the template output limit")
-        if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_POWER_EXPONENT:
-            raise SecurityError(f"exponents above {MAX_POWER_EXPONENT} are not allowed")
+        if operator == "**" and isinstance(right, int | float):
+            if abs(right) > MAX_POWER_EXPONENT:
+                raise SecurityError(f"exponents above {MAX_POWER_EXPONENT} are not allowed")
+            if isinstance(left, int) and left.bit_length() * abs(right) > 1_000_000:
+                raise SecurityError("that power would be a number too large to print")
         return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        # 'a'.ljust(10**9), '{:>999999999}'.format(1): sizes that build huge strings.
+        _check_size(args)
+        _check_size(kwargs.values())
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, str) and attribute in ("format", "format_map"):
+            _check_format(obj)
+        return super().getattr(obj, attribute)
 
 
 _env = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
 _env.globals["range"] = _budgeted_range
+_env.globals["_budgeted_iter"] = _budgeted_iter
+_lipsum: Callable[..., Any] = _env.globals["lipsum"]  # type: ignore[assignment]
+
+
+def _bounded_lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> Any:
+    if n > 100 or max > 1000:  # lipsum(999999) alone is about 2 GB of text
+        raise SecurityError("lipsum is limited to 100 paragraphs of up to 1,000 words")
+    return _lipsum(n, html, min, max)
+
+
+_env.globals["lipsum"] = _bounded_lipsum
+_env.filters = {name: _guarded_filter(fn) for name, fn in _env.filters.items()}
 
 
 @lru_cache(maxsize=2048)
@@ -130,7 +198,7 @@ def referenced_variables(source: str) -> frozenset[str]:
 
 def _parse(source: str) -> nodes.Template:
     try:
-        return _env.parse(source)
+        ast = _env.parse(source)
     except TemplateSyntaxError as exc:
         raise template_error(
             "TEMPLATE_SYNTAX_ERROR",
@@ -138,6 +206,10 @@ def _parse(source: str) -> nodes.Template:
             line=exc.lineno,
             template_section=_line(source, exc.lineno),
         ) from None
+    for loop in ast.find_all(nodes.For):  # count every iteration against the budget
+        loop.iter = nodes.Call(nodes.Name("_budgeted_iter", "load"), [loop.iter], [], None,
+                               None, lineno=loop.lineno)
+    return ast
 
 
 def check_syntax(prompt: str) -> None:

@@ -195,8 +195,9 @@ def _json_answer(
 
 
 def _value_for(spec: dict[str, Any], rng: random.Random, keywords: list[str]) -> Any:
-    if "enum" in spec and spec["enum"]:
-        return rng.choice(list(spec["enum"]))
+    enum = spec.get("enum")  # a user's schema: anything may be in it
+    if isinstance(enum, list) and enum:
+        return rng.choice(enum)
     kind = spec.get("type", "string")
     if kind == "number":
         return round(rng.uniform(0, 1), 2)
@@ -207,7 +208,9 @@ def _value_for(spec: dict[str, Any], rng: random.Random, keywords: list[str]) ->
     if kind == "array":
         return keywords[: rng.randint(1, 3)]
     if kind == "object":
-        props = spec.get("properties") or {}
-        return {k: _value_for(v if isinstance(v, dict) else {}, rng, keywords)
+        props = spec.get("properties")
+        if not isinstance(props, dict):
+            return {}
+        return {str(k): _value_for(v if isinstance(v, dict) else {}, rng, keywords)
                 for k, v in props.items()}
     return _sentence(rng, keywords)
