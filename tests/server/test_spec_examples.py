@@ -33,7 +33,9 @@ RATE_HEADERS = (
     "X-RateLimit-Burst-Remaining",
 )
 SPEC_KEY = "pe_sk_live_abc123def456ghi789"  # the key every spec example uses
-SPEC_PATH = Path(os.environ.get("PE_SPEC_PATH", "/work/shared/spec/prompt-execution-api-v2.1.md"))
+# shared/ sits beside the repository, here and in CI.
+SPEC_PATH = Path(os.environ.get("PE_SPEC_PATH", Path(__file__).resolve().parents[3] / "shared"
+                                / "spec" / "prompt-execution-api-v2.1.md"))
 SUPPORT_CATEGORIES = {"billing", "shipping", "technical", "general"}
 
 # --------------------------------------------------------------------------- the spec's bodies
