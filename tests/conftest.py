@@ -31,6 +31,7 @@ class ServerHandle:
     local_key: str
     ctx: ServerContext
     server: uvicorn.Server
+    app: Any = None
     _keys: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
@@ -110,6 +111,7 @@ def running_server(
                 local_key=(data_dir / "local.key").read_text().strip(),
                 ctx=app.state.ctx,
                 server=server,
+                app=app,
             )
     finally:
         app.state.ctx.store.close()

@@ -3,6 +3,7 @@ and the private-address rule."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -132,3 +133,25 @@ def test_sign_matches_the_standard_webhooks_example() -> None:
     body = b'{"test": 2432232314}'
     signature = sign(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body)
     assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+def test_progress_updates_send_progress_events(
+    hooked: ServerHandle, listener: tuple[Listener, str]
+) -> None:
+    hook, url = listener
+    hook.received.clear()
+    hooked.app.state.batch_runner.progress_every = 0.05
+    with hooked.client() as c:
+        c.post("/batch", json={
+            "prompt": "item {n}", "inputs": [{"variables": {"n": i}} for i in range(10)],
+            "model_config": {"simulate": {"latency_ms": 40}},
+            "processing_options": {"callback_url": url, "progress_updates": True,
+                                   "max_concurrent": 1},
+        })
+        _wait(lambda: any(b"batch.completed" in body for _, body in hook.received))
+    events = [json.loads(body)["event"] for _, body in hook.received]
+    assert events.count("batch.progress") >= 2 and events[-1] == "batch.completed"
+    progress = [json.loads(body) for _, body in hook.received
+                if json.loads(body)["event"] == "batch.progress"]
+    done = [p["summary"]["completed"] for p in progress]
+    assert done == sorted(done) and 0 < done[0] < 10
