@@ -1,0 +1,113 @@
+"""Colour themes: the TOML files shipped in `console/themes/` plus the user's own in
+`<config dir>/themes/`. A file that does not parse or validate is reported (the app shows it
+as a notification) and skipped; it never stops the console.
+
+Each file is a Textual theme: `name`, `primary` and the other Textual colour fields, `dark`,
+and `[variables]` for our own colours (statuses, cost) that the app's TCSS uses.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_THEME = "pe-dark"
+REQUIRED_VARIABLES = ("status-completed", "status-processing", "status-failed",
+                      "status-cancelled", "cost")
+
+
+def _valid_colour(value: str) -> str:
+    from textual.color import Color, ColorParseError
+
+    try:
+        Color.parse(value)
+    except ColorParseError as exc:
+        raise ValueError(f"{value!r} is not a colour") from exc
+    return value
+
+
+class ThemeFile(BaseModel):
+    """What a theme file may hold (Textual's Theme fields, checked before Textual sees them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=40)
+    primary: str
+    secondary: str | None = None
+    accent: str | None = None
+    foreground: str | None = None
+    background: str | None = None
+    surface: str | None = None
+    panel: str | None = None
+    boost: str | None = None
+    warning: str | None = None
+    error: str | None = None
+    success: str | None = None
+    dark: bool = True
+    variables: dict[str, str] = Field(default_factory=dict, validate_default=True)
+
+    @field_validator("primary", "secondary", "accent", "foreground", "background", "surface",
+                     "panel", "boost", "warning", "error", "success")
+    @classmethod
+    def _colour(cls, value: str | None) -> str | None:
+        return None if value is None else _valid_colour(value)
+
+    @field_validator("variables")
+    @classmethod
+    def _variables(cls, value: dict[str, str]) -> dict[str, str]:
+        missing = [name for name in REQUIRED_VARIABLES if name not in value]
+        if missing:
+            raise ValueError(f"[variables] needs {', '.join(missing)}")
+        for colour in value.values():
+            _valid_colour(colour)
+        return value
+
+    def to_textual(self) -> Any:
+        from textual.theme import Theme
+
+        return Theme(**self.model_dump())
+
+
+@dataclass
+class LoadedThemes:
+    themes: dict[str, ThemeFile]
+    problems: list[str]  # one line per file that was skipped, saying why
+
+
+def shipped_theme_files() -> list[Path]:
+    folder = resources.files("promptexecution.console") / "themes"
+    return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_themes(user_dir: Path | None = None) -> LoadedThemes:
+    """Shipped themes first, then the user's (which may replace a shipped one by name)."""
+    files = shipped_theme_files()
+    if user_dir is not None and user_dir.is_dir():
+        files += sorted(user_dir.glob("*.toml"))
+    themes: dict[str, ThemeFile] = {}
+    problems: list[str] = []
+    for path in files:
+        try:
+            theme = ThemeFile.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            problems.append(f"{path}: not readable TOML ({exc}); skipped")
+            continue
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "file"
+            problems.append(f"{path}: {where}: {first['msg']}; skipped")
+            continue
+        themes[theme.name] = theme
+    return LoadedThemes(themes, problems)
+
+
+def pick(loaded: LoadedThemes, wanted: str) -> tuple[str, str | None]:
+    """The theme to use, and a problem to report when `wanted` is not available."""
+    if wanted in loaded.themes:
+        return wanted, None
+    return DEFAULT_THEME, f"theme {wanted!r} is not available; using {DEFAULT_THEME}"
