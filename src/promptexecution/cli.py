@@ -28,7 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pe", description="Prompt Execution API v2.1: server, keys and console."
     )
+    parser.add_argument("--profile", help="console profile to open (default: from the config)")
     sub = parser.add_subparsers(dest="command")
+
+    console = sub.add_parser("console", help="open the console (what `pe` alone does)")
+    console.add_argument("--profile", dest="console_profile", help="profile to open")
 
     serve = sub.add_parser("serve", help="run the API server in the foreground")
     serve.add_argument("--host", default="127.0.0.1")
@@ -75,8 +79,18 @@ def main(argv: list[str] | None = None) -> int:
 
         print(config_path())
         return 0
-    parser.print_help()
-    return 0
+    return _console(getattr(args, "console_profile", None) or args.profile)
+
+
+def _console(profile: str | None) -> int:
+    from .console.config import ConfigError
+    from .console.main import run_console
+
+    try:
+        return run_console(profile)
+    except ConfigError as exc:
+        print(f"pe: {exc}", file=sys.stderr)
+        return 2
 
 
 def _serve(args: argparse.Namespace) -> int:

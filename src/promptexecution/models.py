@@ -38,6 +38,9 @@ class SimulateOptions(_Request):
     tokens_per_second: float | None = Field(None, gt=0)
     fail: SimulatedFailure | None = None
     output_tokens: int | None = Field(None, ge=1, le=1_000_000)
+    # Streams this many tokens, then holds the stream open until the client leaves: a
+    # reproducible "mid-stream" for screenshots and cancellation tests.
+    hold_after_tokens: int | None = Field(None, ge=0, le=1_000_000)
 
 
 class ModelSettings(_Request):

@@ -107,6 +107,9 @@ class RequestEvent:
     cost: float | None = None
     error_code: str | None = None
     will_retry: bool = False
+    # A stream's exchange is reported when its headers arrive; its cost only exists at the end,
+    # so a second event with `stream_completed` carries it (same request id, not a new request).
+    stream_completed: bool = False
 
 
 Observer = Callable[[RequestEvent], None]
@@ -255,6 +258,12 @@ class ClientCore:
                 will_retry=will_retry,
             )
         )
+
+    def observe_stream_completed(self, spec: RequestSpec, request_id: str | None,
+                                 latency: float, cost: float | None) -> None:
+        self.notify(RequestEvent(method=spec.method, path=spec.path, status=200, latency=latency,
+                                 attempt=1, rate_limit=self.rate_limit, request_id=request_id,
+                                 cost=cost, stream_completed=True))
 
     def observe_failure(
         self, spec: RequestSpec, latency: float, attempt: int, will_retry: bool

@@ -8,6 +8,7 @@ raises `StreamInterruptedError`, which still carries the text received so far.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ class _StreamState:
         self.final: ExecutionResult | None = None
         self.error: APIError | None = None
         self.request_id: str | None = None
+        self.opened = time.monotonic()
 
     @property
     def text(self) -> str:
@@ -74,6 +76,13 @@ class _StreamState:
         return self.final
 
 
+def _report_completed(core: Any, spec: RequestSpec, state: _StreamState) -> None:
+    """Observers learn a stream's cost from its final event (see RequestEvent)."""
+    meta = state.final.metadata if state.final is not None else None
+    core.observe_stream_completed(spec, state.request_id, time.monotonic() - state.opened,
+                                  meta.cost if meta is not None else None)
+
+
 def _status_for(data: Any) -> int:
     error = data.get("error") if isinstance(data, dict) else None
     kind = error.get("type") if isinstance(error, dict) else None
@@ -93,6 +102,7 @@ class AsyncExecutionStream:
         self._iterator: AsyncIterator[ServerSentEvent] | None = None
 
     async def __aenter__(self) -> AsyncExecutionStream:
+        self._state.opened = time.monotonic()
         self._response = await self._client._open_stream(self._spec)
         self._state.request_id = self._response.headers.get("x-request-id")
         self._iterator = EventSource(self._response).aiter_sse()
@@ -116,6 +126,8 @@ class AsyncExecutionStream:
         try:
             async for sse in self._iterator:
                 event = self._state.handle(sse)
+                if isinstance(event, ExecutionCompleted):
+                    _report_completed(self._client._core, self._spec, self._state)
                 if event is not None:
                     yield event
                 if self._state.finished:
@@ -147,6 +159,7 @@ class ExecutionStream:
         self._iterator: Iterator[ServerSentEvent] | None = None
 
     def __enter__(self) -> ExecutionStream:
+        self._state.opened = time.monotonic()
         self._response = self._client._open_stream(self._spec)
         self._state.request_id = self._response.headers.get("x-request-id")
         self._iterator = EventSource(self._response).iter_sse()
@@ -166,6 +179,8 @@ class ExecutionStream:
         try:
             for sse in self._iterator:
                 event = self._state.handle(sse)
+                if isinstance(event, ExecutionCompleted):
+                    _report_completed(self._client._core, self._spec, self._state)
                 if event is not None:
                     yield event
                 if self._state.finished:

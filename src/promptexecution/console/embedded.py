@@ -47,6 +47,11 @@ class EmbeddedServer:
         self._process: subprocess.Popen[str] | None = None
         self._log: list[str] = []
 
+    @property
+    def started_here(self) -> bool:
+        """True while a server this object started is running."""
+        return self._process is not None and self._process.poll() is None
+
     def running(self) -> str | None:
         """The base URL of a healthy server already serving this data dir, if any."""
         try:

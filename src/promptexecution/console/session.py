@@ -76,6 +76,10 @@ class ApiSession:
                 return self.status
             except (APIConnectionError, OSError, RuntimeError) as exc:
                 self._update(state="offline", message=str(exc))
+                if self.embedded is not None and self.client is not None:
+                    # The embedded server is gone: find or start one again, maybe elsewhere.
+                    await self.client.aclose()
+                    self.client = None
             delay = self.retry_delays[min(attempt, len(self.retry_delays) - 1)]
             attempt += 1
             await asyncio.sleep(delay)
@@ -103,7 +107,8 @@ class ApiSession:
 
     def _observe(self, event: RequestEvent) -> None:
         """Every HTTP exchange of the SDK lands here: no extra requests for the header."""
-        changes: dict[str, object] = {"requests": self.status.requests + 1}
+        changes: dict[str, object] = {
+            "requests": self.status.requests + (0 if event.stream_completed else 1)}
         if event.status is None:
             changes["state"] = "offline"
         elif self.status.state != "connected" and event.status < 500:

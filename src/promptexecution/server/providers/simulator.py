@@ -2,7 +2,7 @@
 
 Its output derives only from the rendered prompt (and response format), so the same request
 gives the same answer on every machine. `model_config.simulate` sets first-token latency,
-token rate, an approximate output length, and failures (`content_policy`, `server_error`,
+token rate, an approximate output length, a hold after N streamed tokens, and failures (`content_policy`, `server_error`,
 `timeout`), so authors and tests can walk every path without a real model.
 """
 
@@ -55,6 +55,11 @@ class SimulatorProvider:
             yield Chunk(content, usage, finish)
             return
         pieces = _PIECE.findall(content)
+        hold = knobs.get("hold_after_tokens")
+        if hold is not None:
+            yield Chunk("".join(_first_tokens(pieces, hold)))
+            await asyncio.sleep(3600)  # until the client leaves (the task is cancelled)
+            raise ProviderError("timeout", "The simulator held the stream for an hour")
         if not rate:
             buffer: list[str] = []
             size = 0
@@ -88,6 +93,17 @@ async def _paced(pieces: list[str], rate: float) -> AsyncIterator[str]:
             yield "".join(due)
         if i < len(pieces):
             await asyncio.sleep(max(0.0, start + tokens / rate - time.monotonic()))
+
+
+def _first_tokens(pieces: list[str], tokens: int) -> list[str]:
+    taken: list[str] = []
+    count = 0
+    for piece in pieces:
+        if count >= tokens:
+            break
+        taken.append(piece)
+        count += max(1, estimate_tokens(piece))
+    return taken
 
 
 def _maybe_fail(kind: str | None) -> None:

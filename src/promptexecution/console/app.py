@@ -1,0 +1,260 @@
+"""`PeApp`: the console's frame. Modes (one per area, each with its own screen stack), the
+session line and tab strip, bindings with ids that the config can remap, the command palette,
+themes, and the connection to the API through one `ApiSession` per profile.
+
+Network work runs in workers; the UI never waits on the network. The session's status is a
+reactive the header watches; when the server goes away the status says so and the app keeps
+reconnecting until it returns.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.reactive import reactive
+
+from ..exceptions import APIError
+from . import config as config_module
+from .clipboard import copy_text
+from .commands import ProfileCommands, TemplateCommands, ThemeCommands
+from .config import ConsoleConfig, ConfigError
+from .embedded import EmbeddedServer
+from .screens.help import HelpScreen
+from .screens.playground import PlaygroundScreen
+from .screens.settings import SettingsScreen
+from .session import ApiSession, SessionStatus
+from .themes import DEFAULT_THEME, LoadedThemes, load_themes, pick
+from .widgets.output_column import describe_error
+
+if TYPE_CHECKING:
+    from ..client import AsyncPromptExecutionClient
+    from ..models import Template
+
+
+class PeApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "pe"
+    MODE_LABELS: ClassVar[dict[str, str]] = {"playground": "Playground", "settings": "Settings"}
+    DEFAULT_MODE = "playground"
+    COMMANDS = App.COMMANDS | {TemplateCommands, ProfileCommands, ThemeCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+        Binding("f1", "help", "Help", id="help", priority=True),
+        Binding("ctrl+p", "command_palette", "Commands", id="palette", priority=True,
+                show=False),
+        Binding("f2", "switch_mode('playground')", "Playground", id="mode.playground",
+                priority=True, show=False),
+        Binding("f9", "switch_mode('settings')", "Settings", id="mode.settings",
+                priority=True, show=False),
+    ]
+
+    status: reactive[SessionStatus] = reactive(SessionStatus(profile="local"), always_update=True)
+
+    def __init__(
+        self,
+        config: ConsoleConfig | None = None,
+        *,
+        config_path: Path | None = None,
+        profile: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        embedded: EmbeddedServer | None = None,
+        output_file: Path | None = None,
+        heartbeat: float = 15.0,
+    ) -> None:
+        self.config_path = config_path or config_module.config_path()
+        self.config = config if config is not None else config_module.load(self.config_path)
+        self.clock = clock
+        self.sessions: dict[str, ApiSession] = {}
+        self._embedded = embedded
+        self._output_file = output_file
+        self._heartbeat = heartbeat
+        self._startup_notes: list[tuple[str, str]] = []
+        super().__init__()
+        self.loaded_themes: LoadedThemes = load_themes(self.config_path.parent / "themes")
+        for theme in self.loaded_themes.themes.values():
+            self.register_theme(theme.to_textual())
+        self._startup_notes += [(p, "warning") for p in self.loaded_themes.problems]
+        chosen, problem = pick(self.loaded_themes, self.config.theme)
+        if problem:
+            self._startup_notes.append((problem, "warning"))
+        self.theme = chosen
+        self._apply_keymap()
+        self.playground: PlaygroundScreen | None = None
+        self.add_mode("playground", self._new_playground)
+        self.add_mode("settings", SettingsScreen)
+        self.profile_name = self.config.profile(profile).name
+        self.set_reactive(PeApp.status, SessionStatus(profile=self.profile_name))
+
+    # ------------------------------------------------------------------ set-up
+
+    def _apply_keymap(self) -> None:
+        known = self.binding_ids()
+        unknown = sorted(set(self.config.bindings) - known)
+        if unknown:
+            self._startup_notes.append(
+                (f"[bindings] in {self.config_path}: no binding has the id "
+                 f"{', '.join(unknown)}; ids: {', '.join(sorted(known))}", "warning"))
+        self.set_keymap({k: v for k, v in self.config.bindings.items() if k in known})
+
+    @classmethod
+    def all_bindings(cls) -> list[tuple[str, Binding]]:
+        """(where, binding) for every binding with an id: the help screen lists these."""
+        found: list[tuple[str, Binding]] = []
+        for where, owner in (("everywhere", cls), ("Playground", PlaygroundScreen),
+                             ("Settings", SettingsScreen)):
+            for binding in owner.BINDINGS:
+                if isinstance(binding, Binding) and binding.id:
+                    found.append((where, binding))
+        return found
+
+    def binding_ids(self) -> set[str]:
+        return {binding.id for _, binding in self.all_bindings() if binding.id}
+
+    def key_for(self, binding_id: str) -> str | None:
+        """The key (as shown) that triggers a binding now, after any remapping."""
+        if binding_id in self._keymap:
+            return self._keymap[binding_id].split(",")[0].strip()
+        for _, binding in self.all_bindings():
+            if binding.id == binding_id:
+                return binding.key.split(",")[0].strip()
+        return None
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        # Our TCSS uses these; Textual's own themes lack them, so they get pe-dark's.
+        shipped = self.loaded_themes.themes.get(DEFAULT_THEME) if hasattr(
+            self, "loaded_themes") else None
+        return dict(shipped.variables) if shipped else {
+            "status-completed": "#5fd787", "status-processing": "#5fafff",
+            "status-failed": "#ff5f6d", "status-cancelled": "#8a94a3", "cost": "#ffaf5f"}
+
+    def on_mount(self) -> None:
+        for message, severity in self._startup_notes:
+            self.notify(message, severity=severity, timeout=10)  # type: ignore[arg-type]
+        self.switch_profile(self.profile_name, announce=False)
+        self.set_interval(self._heartbeat, self._check_connection)
+
+    def _check_connection(self) -> None:
+        """A quiet server may have gone away: one cheap read (it counts against no limit)
+        tells. A failure turns the state offline, which starts reconnecting."""
+        session = self.session
+        if session is not None and session.status.state == "connected":
+            self.run_worker(session.check(), group="heartbeat", exclusive=True,
+                            exit_on_error=False)
+
+    # ------------------------------------------------------------------ sessions
+
+    @property
+    def session(self) -> ApiSession | None:
+        return self.sessions.get(self.profile_name)
+
+    def client_or_none(self) -> AsyncPromptExecutionClient | None:
+        session = self.session
+        if session is None or session.status.state != "connected":
+            return None
+        return session.client
+
+    def switch_profile(self, name: str, announce: bool = True) -> None:
+        profile = self.config.profile(name)
+        self.profile_name = name
+        session = self.sessions.get(name)
+        if session is None:
+            session = ApiSession(profile, embedded=self._embedded if profile.embedded else None)
+            session.subscribe(lambda status, n=name: self._session_changed(n, status))
+            self.sessions[name] = session
+        self.status = session.status
+        if session.status.state != "connected":
+            self._connect(session)
+        if announce:
+            self.notify(f"Profile {name}: {profile.base_url or 'embedded local server'}")
+
+    def _session_changed(self, name: str, status: SessionStatus) -> None:
+        if name != self.profile_name:
+            return
+        was = self.status.state
+        self.status = status
+        session = self.sessions[name]
+        if status.state == "offline" and was == "connected":
+            self._connect(session)  # the server went away: keep trying until it returns
+
+    def _connect(self, session: ApiSession) -> None:
+        self.run_worker(session.connect(), group=f"connect-{session.profile.name}",
+                        exclusive=True, exit_on_error=False, name="connect")
+
+    def reset_profile(self, name: str) -> None:
+        """A profile's settings changed: drop its session so the next use connects afresh."""
+        session = self.sessions.pop(name, None)
+        if session is not None:
+            self._close_session(session)
+        if name == self.profile_name:
+            self.switch_profile(name, announce=False)
+
+    @work(group="close-session", exit_on_error=False)
+    async def _close_session(self, session: ApiSession) -> None:
+        await session.close()
+
+    def _new_playground(self) -> PlaygroundScreen:
+        self.playground = PlaygroundScreen()
+        return self.playground
+
+    def known_templates(self) -> list[Template]:
+        return list(self.playground.templates) if self.playground else []
+
+    def open_template(self, template_id: str) -> None:
+        self.switch_mode("playground")
+        if self.playground is not None:
+            self.playground.select_template(template_id)
+
+    # ------------------------------------------------------------------ themes
+
+    def theme_names(self) -> list[str]:
+        return sorted(self.loaded_themes.themes)
+
+    def choose_theme(self, name: str) -> None:
+        self.theme = name
+        self.config.theme = name
+        self.save_config(f"Theme {name} saved.")
+
+    def save_config(self, done: str | None = None) -> bool:
+        try:
+            path = config_module.save(self.config, self.config_path)
+        except (OSError, ConfigError) as exc:
+            self.notify(f"Could not save {self.config_path}: {exc}", severity="error")
+            return False
+        if done:
+            self.notify(f"{done} ({path})")
+        return True
+
+    # ------------------------------------------------------------------ actions
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        if any(s.embedded and s.embedded.started_here for s in self.sessions.values()):
+            self.notify("Stopping the embedded server…")
+        for session in list(self.sessions.values()):
+            await session.close()  # stops the embedded server only if it was started here
+        self.exit()
+
+    def copy_text(self, text: str) -> str:
+        from platformdirs import user_cache_path
+
+        target = self._output_file or user_cache_path("promptexecution") / "last-output.txt"
+        return copy_text(text, self.copy_to_clipboard, target)
+
+    def report_error(self, error: BaseException, doing: str) -> None:
+        """The one place a background failure becomes a notification."""
+        self.notify(f"{doing}: {describe_error(error)}", severity="error", timeout=10)
+
+    def on_worker_state_changed(self, event: Any) -> None:
+        worker = event.worker
+        if worker.name == "connect" and worker.error is not None and not isinstance(
+                worker.error, APIError):
+            self.report_error(worker.error, "connecting")

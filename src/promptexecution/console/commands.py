@@ -1,0 +1,56 @@
+"""Command palette (ctrl+p) providers: open a template in the Playground, switch profile,
+switch theme. Each offers its commands with an empty query too, so the palette is browsable."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, cast
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+if TYPE_CHECKING:
+    from .app import PeApp
+
+
+class _PeProvider(Provider):
+    @property
+    def pe(self) -> PeApp:
+        return cast("PeApp", self.app)
+
+    def entries(self) -> list[tuple[str, str, Callable[[], object]]]:
+        """(text, help, command) for each thing this provider offers."""
+        raise NotImplementedError
+
+    async def discover(self) -> Hits:
+        for text, help_text, command in self.entries():
+            yield DiscoveryHit(text, command, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for text, help_text, command in self.entries():
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), command, text=text, help=help_text)
+
+
+class TemplateCommands(_PeProvider):
+    def entries(self) -> list[tuple[str, str, Callable[[], object]]]:
+        return [(f"Open template: {t.name}", t.description or "in the Playground",
+                 partial(self.pe.open_template, t.template_id))
+                for t in self.pe.known_templates()]
+
+
+class ProfileCommands(_PeProvider):
+    def entries(self) -> list[tuple[str, str, Callable[[], object]]]:
+        current = self.pe.status.profile
+        return [(f"Switch profile: {name}", profile.base_url or "embedded local server",
+                 partial(self.pe.switch_profile, name))
+                for name, profile in sorted(self.pe.config.profiles.items()) if name != current]
+
+
+class ThemeCommands(_PeProvider):
+    def entries(self) -> list[tuple[str, str, Callable[[], object]]]:
+        return [(f"Switch theme: {name}", "saved to the config",
+                 partial(self.pe.choose_theme, name))
+                for name in self.pe.theme_names() if name != self.pe.theme]

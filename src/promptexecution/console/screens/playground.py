@@ -1,0 +1,277 @@
+"""The Playground: pick a template (or write a raw prompt), fill its variables, choose model
+settings, run, and read the answer as it streams. Compare runs the same input under up to
+three settings side by side.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.markup import escape
+from textual.screen import Screen
+from textual.widgets import (
+    Footer,
+    Input,
+    OptionList,
+    Static,
+    TabbedContent,
+    TabPane,
+    TextArea,
+)
+from textual.widgets.option_list import Option
+
+from ...exceptions import APIError
+from ..widgets.header import ModeTabs, SessionLine
+from ..widgets.output_column import OutputColumn, RunRequest
+from ..widgets.variables_form import VariablesForm
+from .save_template import SaveTemplateScreen
+
+if TYPE_CHECKING:
+    from ...models import Template
+    from ..app import PeApp
+
+MAX_COLUMNS = 3
+
+
+def matches(template: Template, needle: str) -> bool:
+    """Type-to-filter: every word must appear in the name or a tag."""
+    haystack = " ".join([template.name, *template.tags]).lower()
+    return all(word in haystack for word in needle.lower().split())
+
+
+class PlaygroundScreen(Screen[None]):
+    BINDINGS = [
+        Binding("ctrl+enter,ctrl+j", "run", "Run", id="playground.run", priority=True),
+        Binding("escape", "cancel", "Cancel", id="playground.cancel"),
+        Binding("ctrl+n", "add_column", "Compare +", id="playground.add_column",
+                priority=True),
+        Binding("ctrl+r", "remove_column", "Compare −", id="playground.remove_column",
+                priority=True),
+        Binding("ctrl+o", "copy_output", "Copy", id="playground.copy", priority=True),
+        Binding("ctrl+s", "save_template", "Save as template", id="playground.save_template",
+                priority=True),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="playground")
+        self.templates: list[Template] = []
+        self.selected: Template | None = None
+        self.models: list[str] = []
+        self.default_model: str | None = None
+        self.extra_model_config: dict[str, Any] = {}  # e.g. simulator knobs, set by tests
+        self._connected_to: tuple[str, str | None] | None = None
+
+    @property
+    def pe(self) -> PeApp:
+        return cast("PeApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield SessionLine()
+        yield ModeTabs()
+        with Horizontal(id="playground-body"):
+            with Vertical(id="source"):
+                with TabbedContent(initial="source-template", id="source-tabs"):
+                    with TabPane("Template", id="source-template"):
+                        yield Input(placeholder="filter by name or tag", id="template-filter",
+                                    compact=True)
+                        yield OptionList(id="template-list")
+                        yield Static("", id="template-info")
+                        yield VariablesForm(id="variables")
+                    with TabPane("Raw prompt", id="source-raw"):
+                        yield TextArea(id="raw-prompt", soft_wrap=True,
+                                       placeholder="Write a prompt. ctrl+s saves it as a "
+                                                   "template; {{name}} becomes a variable.")
+                yield Static("", id="source-problems", classes="error")
+            with Horizontal(id="columns"):
+                yield OutputColumn(1, self.models, self.default_model, self.pe.clock)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#template-list", OptionList).loading = True
+        self.watch(self.app, "status", self._status_changed, init=True)
+
+    # ------------------------------------------------------------------ loading
+
+    def _status_changed(self, status: Any) -> None:
+        """Loads templates and models whenever a connection is (re)established."""
+        connected = (status.profile, status.base_url) if status.state == "connected" else None
+        if connected != self._connected_to:
+            self._connected_to = connected
+            if connected is not None:
+                self.reload()
+
+    def reload(self, select: str | None = None) -> None:
+        self._load(select)
+
+    @work(exclusive=True, group="playground-load", exit_on_error=False)
+    async def _load(self, select: str | None = None) -> None:
+        client = self.pe.client_or_none()
+        if client is None:
+            return
+        template_list = self.query_one("#template-list", OptionList)
+        try:
+            templates = [t async for t in _all_templates(client)]
+            models = await client.models.list()
+        except APIError as exc:
+            self.pe.report_error(exc, "loading templates and models")
+            return
+        finally:
+            template_list.loading = False
+        self.templates = sorted(templates, key=lambda t: t.name.lower())
+        self.models = [m.id for m in models.models]
+        self.default_model = models.default_model
+        for column in self.query(OutputColumn):
+            column.set_models(self.models, self.default_model)
+        self._fill_list()
+        wanted = select or (self.selected.template_id if self.selected else None)
+        if wanted:
+            self.select_template(wanted)
+
+    def _fill_list(self) -> None:
+        needle = self.query_one("#template-filter", Input).value
+        shown = [t for t in self.templates if matches(t, needle)]
+        option_list = self.query_one("#template-list", OptionList)
+        option_list.clear_options()
+        option_list.add_options(
+            Option(f"{escape(t.name)}" + (f"  [dim]{escape(' '.join(t.tags))}[/]"
+                                           if t.tags else ""), id=t.template_id)
+            for t in shown)
+        if not shown:
+            option_list.add_option(Option("[dim]no template matches[/]", disabled=True))
+
+    @on(Input.Changed, "#template-filter")
+    def _filter(self) -> None:
+        self._fill_list()
+
+    @on(Input.Submitted, "#template-filter")
+    def _pick_first(self) -> None:
+        option_list = self.query_one("#template-list", OptionList)
+        if option_list.option_count and option_list.get_option_at_index(0).id:
+            self.select_template(str(option_list.get_option_at_index(0).id))
+            option_list.focus()
+
+    @on(OptionList.OptionHighlighted, "#template-list")
+    @on(OptionList.OptionSelected, "#template-list")
+    def _picked(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option.id:
+            self.select_template(event.option.id, move_highlight=False)
+
+    def select_template(self, key: str, move_highlight: bool = True) -> bool:
+        """Shows the template (by id or name) and its variables form."""
+        found = next((t for t in self.templates if key in (t.template_id, t.name)), None)
+        if found is None:
+            return False
+        self.query_one("#source-tabs", TabbedContent).active = "source-template"
+        if self.selected is not None and self.selected.template_id == found.template_id:
+            return True
+        self.selected = found
+        info = f"[b]{escape(found.name)}[/] v{escape(found.version)}"
+        if found.description:
+            info += f"\n[dim]{escape(found.description)}[/]"
+        self.query_one("#template-info", Static).update(info)
+        self.query_one(VariablesForm).show(found.template_id, found.variables)
+        if move_highlight:
+            option_list = self.query_one("#template-list", OptionList)
+            try:
+                option_list.highlighted = option_list.get_option_index(found.template_id)
+            except LookupError:
+                pass  # filtered out of the list: still selected
+        return True
+
+    # ------------------------------------------------------------------ running
+
+    @property
+    def columns(self) -> list[OutputColumn]:
+        return list(self.query(OutputColumn))
+
+    def build_request(self) -> tuple[RunRequest | None, list[str]]:
+        """The source half of the request, or the problems that stop it being sent."""
+        tabs = self.query_one("#source-tabs", TabbedContent)
+        if tabs.active == "source-raw":
+            prompt = self.query_one("#raw-prompt", TextArea).text
+            if not prompt.strip():
+                return None, ["the raw prompt is empty"]
+            return RunRequest(prompt=prompt, extra_model_config=self.extra_model_config), []
+        if self.selected is None:
+            return None, ["pick a template first (or write a raw prompt)"]
+        variables, problems = self.query_one(VariablesForm).collect()
+        return RunRequest(template_id=self.selected.template_id, variables=variables,
+                          extra_model_config=self.extra_model_config), problems
+
+    def action_run(self) -> None:
+        request, problems = self.build_request()
+        settings = [(column, *column.model_config()) for column in self.columns]
+        for column, _, column_problems in settings:
+            problems += [f"column {column.index}: {p}" for p in column_problems]
+        box = self.query_one("#source-problems", Static)
+        box.update("\n".join(f"✗ {escape(p)}" for p in problems))
+        box.set_class(bool(problems), "-shown")
+        if problems or request is None:
+            self.notify(f"Not sent: {problems[0]}", severity="warning")
+            return
+        for column, config, _ in settings:
+            column.start(request, config)
+
+    def action_cancel(self) -> None:
+        cancelled = [column.cancel() for column in self.columns]
+        if any(cancelled):
+            self.notify("Cancelled; the partial output stays and the server records the "
+                        "execution as cancelled.")
+
+    def action_add_column(self) -> None:
+        columns = self.columns
+        if len(columns) >= MAX_COLUMNS:
+            self.notify(f"Compare shows at most {MAX_COLUMNS} columns.", severity="warning")
+            return
+        index = max(c.index for c in columns) + 1
+        self.query_one("#columns").mount(OutputColumn(index, self.models, self.default_model,
+                                                      self.pe.clock))
+
+    def action_remove_column(self) -> None:
+        columns = self.columns
+        if len(columns) <= 1:
+            return
+        last = columns[-1]
+        last.cancel()
+        last.remove()
+
+    def action_copy_output(self) -> None:
+        column = next((c for c in self.columns if c.has_focus_within), self.columns[0])
+        text = column.view.text
+        if not text:
+            self.notify("Nothing to copy yet: run something first.", severity="warning")
+            return
+        self.notify(self.pe.copy_text(text), timeout=8)
+
+    def action_save_template(self) -> None:
+        prompt = self.query_one("#raw-prompt", TextArea).text
+        if not prompt.strip():
+            self.notify("Write a raw prompt first (Raw prompt tab); that is what gets saved.",
+                        severity="warning")
+            return
+
+        def saved(template: Template | None) -> None:
+            if template is not None:
+                self.notify(f"Saved as template {template.name} ({template.template_id}).")
+                self.reload(select=template.template_id)
+
+        self.app.push_screen(SaveTemplateScreen(prompt), saved)
+
+    @on(OutputColumn.Finished)
+    def _column_finished(self, event: OutputColumn.Finished) -> None:
+        event.stop()
+
+
+async def _all_templates(client: Any) -> Any:
+    offset = 0
+    while True:
+        page = await client.templates.list(limit=100, offset=offset)
+        for template in page.templates:
+            yield template
+        offset += len(page.templates)
+        if not page.pagination.has_more or not page.templates:
+            return

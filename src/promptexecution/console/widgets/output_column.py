@@ -1,0 +1,288 @@
+"""`OutputColumn`: one set of model settings and what the model answered under them.
+
+The Playground has one; compare mode has up to three, side by side, each running and streaming
+on its own worker. A column keeps partial output when its stream is cancelled or cut off, and
+shows an API error in place (code, message, request id) without touching any input.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.markup import escape
+from textual.message import Message
+from textual.widgets import Input, Label, Select, Static, Switch, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
+
+from ...client import ExecutionCompleted, ExecutionFailed, TextDelta
+from ...client.types import ExecutionResult
+from ...exceptions import APIError, StreamInterruptedError
+from .stream_view import OutputFormat, StreamView
+
+if TYPE_CHECKING:
+    from ..app import PeApp
+
+RESPONSE_FORMATS = ("text", "json", "structured")
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What the Playground sends; a column adds its model settings."""
+
+    template_id: str | None = None
+    prompt: str | None = None
+    variables: dict[str, Any] | None = None
+    extra_model_config: dict[str, Any] = field(default_factory=dict)  # e.g. simulator knobs
+
+
+def parse_settings(raw: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """The column's model_config from its inputs; problems name the field and the fix."""
+    config: dict[str, Any] = {}
+    problems: list[str] = []
+    bounds = {"temperature": (float, 0.0, 2.0), "top_p": (float, 0.0, 1.0),
+              "max_tokens": (int, 1, 1_000_000)}
+    for name, (kind, low, high) in bounds.items():
+        text = raw.get(name, "").strip()
+        if not text:
+            continue
+        try:
+            value = kind(text)
+        except ValueError:
+            problems.append(f"{name} must be {'a whole number' if kind is int else 'a number'}")
+            continue
+        if not low <= value <= high:
+            problems.append(f"{name} must be between {low:g} and {high:g}")
+            continue
+        config[name] = value
+    return config, problems
+
+
+def metadata_line(execution: ExecutionResult) -> str:
+    """Two lines: id · model · tokens, then time to first token · tokens/s · time · cost."""
+    meta = execution.metadata
+    if meta is None:
+        return execution.execution_id
+    first = [execution.execution_id, meta.model or "?",
+             f"{meta.tokens_used:,} tokens ({meta.input_tokens:,} in, {meta.output_tokens:,} out)"]
+    second = []
+    generating = meta.execution_time
+    if meta.time_to_first_token is not None:
+        second.append(f"first token {meta.time_to_first_token:.2f}s")
+        generating -= meta.time_to_first_token
+    if generating >= 0.01 and meta.output_tokens:
+        second.append(f"{meta.output_tokens / generating:,.0f} tokens/s")
+    second.append(f"total {meta.execution_time:.2f}s")
+    second.append(f"${meta.cost:.6f}")
+    return " · ".join(first) + "\n" + " · ".join(second)
+
+
+def describe_error(error: BaseException) -> str:
+    if isinstance(error, APIError):
+        where = f" · request {error.request_id}" if error.request_id else ""
+        status = f"{error.status_code} " if getattr(error, "status_code", None) else ""
+        hint = ""
+        details = error.details or {}
+        if isinstance(details.get("suggestion"), str):
+            hint = f"\n{details['suggestion']}"
+        elif isinstance(details.get("errors"), list):
+            hint = "\n" + "\n".join(f"• {e.get('field', '')}: {e.get('message', e)}"
+                                    if isinstance(e, dict) else f"• {e}"
+                                    for e in details["errors"][:5])
+        return f"✗ {status}{error.code} · {error.message}{where}{hint}"
+    return f"✗ {type(error).__name__}: {error}"
+
+
+class OutputColumn(Vertical):
+    """Settings on top, output tabs in the middle, the metadata line at the bottom."""
+
+    class Finished(Message):
+        """A run ended (completed, failed or cancelled); the Playground updates its state."""
+
+        def __init__(self, column: OutputColumn, outcome: str) -> None:
+            super().__init__()
+            self.column = column
+            self.outcome = outcome
+
+    def __init__(self, index: int, models: list[str], default_model: str | None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(id=f"column-{index}", classes="output-column")
+        self.index = index
+        self._models = models
+        self._default_model = default_model
+        self._clock = clock
+        self.last_execution: ExecutionResult | None = None
+        self.error: BaseException | None = None
+        self._worker: Worker[None] | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="settings"):
+            with Horizontal(classes="settings-row"):
+                yield Label("model", classes="setting-label")
+                yield Select(self._model_options(), value=self._default_model or Select.NULL,
+                             allow_blank=self._default_model is None, compact=True,
+                             prompt="server default", id="model", classes="model")
+            with Horizontal(classes="settings-row"):
+                yield Label("temp", classes="setting-label")
+                yield Input(placeholder="0-2", compact=True, id="temperature", classes="num")
+                yield Label("max", classes="setting-label")
+                yield Input(placeholder="tokens", compact=True, id="max_tokens", classes="num")
+                yield Label("top_p", classes="setting-label")
+                yield Input(placeholder="0-1", compact=True, id="top_p", classes="num")
+            with Horizontal(classes="settings-row"):
+                yield Label("format", classes="setting-label")
+                yield Select([(f, f) for f in RESPONSE_FORMATS], value="text", compact=True,
+                             allow_blank=False, id="response_format", classes="format")
+                yield Label("stream", classes="setting-label")
+                yield Switch(value=True, id="stream", classes="stream")
+        yield Static("", classes="settings-problem")
+        with TabbedContent(initial=f"output-{self.index}"):
+            with TabPane("Output", id=f"output-{self.index}"):
+                yield Static("", classes="error")
+                yield StreamView(id=f"view-{self.index}")
+            with TabPane("Rendered prompt", id=f"rendered-{self.index}"):
+                yield StreamView(output_format="text", id=f"rendered-view-{self.index}")
+        yield Static("ready · ctrl+enter runs", classes="metadata")
+
+    def _model_options(self) -> list[tuple[str, str]]:
+        return [(m, m) for m in self._models]
+
+    def set_models(self, models: list[str], default_model: str | None) -> None:
+        self._models, self._default_model = models, default_model
+        select = self.query_one("#model", Select)
+        current = select.value
+        select.set_options(self._model_options())
+        if current in models:
+            select.value = current
+        elif default_model in models:
+            select.value = default_model
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def view(self) -> StreamView:
+        return self.query_one(f"#view-{self.index}", StreamView)
+
+    @property
+    def running(self) -> bool:
+        return self._worker is not None and self._worker.state in (WorkerState.PENDING,
+                                                                    WorkerState.RUNNING)
+
+    def model_config(self) -> tuple[dict[str, Any], list[str]]:
+        raw = {name: self.query_one(f"#{name}", Input).value
+               for name in ("temperature", "max_tokens", "top_p")}
+        config, problems = parse_settings(raw)
+        model = self.query_one("#model", Select).value
+        if isinstance(model, str):
+            config["model"] = model
+        problem_line = self.query_one(".settings-problem", Static)
+        problem_line.update("\n".join(f"✗ {p}" for p in problems))
+        problem_line.set_class(bool(problems), "-shown")
+        return config, problems
+
+    @property
+    def response_format(self) -> str:
+        value = self.query_one("#response_format", Select).value
+        return value if isinstance(value, str) else "text"
+
+    @property
+    def streaming(self) -> bool:
+        return self.query_one("#stream", Switch).value
+
+    def _set_meta(self, text: str, kind: str = "") -> None:
+        meta = self.query_one(".metadata", Static)
+        meta.update(text)
+        for name in ("-done", "-failed", "-running", "-cancelled"):
+            meta.set_class(name == kind, name)
+
+    def _show_error(self, error: BaseException | None) -> None:
+        self.error = error
+        box = self.query_one(".error", Static)
+        box.update(escape(describe_error(error)) if error else "")
+        box.set_class(error is not None, "-shown")
+
+    # ------------------------------------------------------------------ running
+
+    def start(self, request: RunRequest, config: dict[str, Any]) -> None:
+        fmt = self.response_format
+        view_format: OutputFormat = "json" if fmt in ("json", "structured") else "markdown"
+        self.view.clear(view_format)
+        self.query_one(f"#rendered-view-{self.index}", StreamView).clear()
+        self._show_error(None)
+        self.last_execution = None
+        self._set_meta("starting…", "-running")
+        self._worker = self._run(request, {**request.extra_model_config, **config}, fmt,
+                                 self.streaming)
+
+    def cancel(self) -> bool:
+        if not self.running:
+            return False
+        assert self._worker is not None
+        self._worker.cancel()
+        return True
+
+    @work(exclusive=True, group="run", exit_on_error=False)
+    async def _run(self, request: RunRequest, config: dict[str, Any], fmt: str,
+                   stream: bool) -> None:
+        app = cast("PeApp", self.app)
+        client = app.client_or_none()
+        if client is None:
+            self._show_error(RuntimeError("not connected yet; the header shows the state"))
+            self._set_meta("not sent", "-failed")
+            self.post_message(self.Finished(self, "failed"))
+            return
+        args: dict[str, Any] = {"template_id": request.template_id, "prompt": request.prompt,
+                                "variables": request.variables, "model_config": config or None,
+                                "response_format": fmt}
+        started = self._clock()
+        outcome = "failed"
+        try:
+            if stream:
+                async with client.stream(**args) as events:
+                    self._set_meta("streaming…", "-running")
+                    async for event in events:
+                        if isinstance(event, TextDelta):
+                            self.view.append(event.text)
+                        elif isinstance(event, ExecutionCompleted):
+                            self._finish(event.execution)
+                        elif isinstance(event, ExecutionFailed):
+                            raise event.error
+            else:
+                self._set_meta("waiting for the model…", "-running")
+                self._finish(await client.execute(**args))
+            outcome = "completed"
+        except StreamInterruptedError as exc:
+            self.view.finish()
+            self._show_error(exc)
+            self._set_meta(f"cut off · {len(self.view.text):,} characters kept", "-failed")
+        except APIError as exc:
+            self.view.finish()
+            self._show_error(exc)
+            self._set_meta(f"failed · {exc.code}", "-failed")
+        except BaseException as exc:  # cancelled (Esc), or the app is closing
+            self.view.finish()
+            kept = len(self.view.text)
+            self._set_meta(f"cancelled after {self._clock() - started:.1f}s · "
+                           f"{kept:,} characters kept", "-cancelled")
+            outcome = "cancelled"
+            self.post_message(self.Finished(self, outcome))
+            raise exc
+        self.post_message(self.Finished(self, outcome))
+
+    def _finish(self, execution: ExecutionResult) -> None:
+        self.last_execution = execution
+        content = execution.content or ""
+        fmt: OutputFormat = ("json" if execution.metadata is not None
+                             and execution.metadata.response_format != "text" else "markdown")
+        if content != self.view.text or fmt != self.view.output_format:
+            self.view.set_text(content, fmt)
+        else:
+            self.view.finish()
+        rendered = self.query_one(f"#rendered-view-{self.index}", StreamView)
+        rendered.set_text(execution.rendered_prompt or "(not returned by the server)")
+        self._set_meta(metadata_line(execution), "-done")

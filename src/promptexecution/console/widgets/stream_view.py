@@ -1,0 +1,240 @@
+"""`StreamView`: model output that grows while it streams, drawn with Textual's line API.
+
+Textual's `Markdown` widget re-lays out every block on each append, so its cost grows with the
+document (170-190 tokens/s on a long answer). Here the text is cut into Markdown blocks at blank
+lines outside code fences; a block is rendered to lines once, when it is closed, and only the
+open tail is rendered again, at most `FPS` times a second. Drawing is `render_line`, so a
+frame costs the visible lines only.
+
+Three formats: `markdown` (default), `json` (pretty-printed and highlighted by pygments once it
+parses, highlighted as it is while still arriving) and `text`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import ClassVar, Literal
+
+from rich.console import RenderableType
+from rich.markdown import Heading, Markdown
+from rich.syntax import Syntax
+from rich.text import Text
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.timer import Timer
+
+OutputFormat = Literal["markdown", "json", "text"]
+
+
+class _LeftHeading(Heading):
+    """Rich centres h1; in a narrow column a left-aligned heading reads better."""
+
+    LEVEL_ALIGN: ClassVar = dict.fromkeys(("h1", "h2", "h3", "h4", "h5", "h6"), "left")
+
+
+class _Markdown(Markdown):
+    elements: ClassVar = {**Markdown.elements, "heading_open": _LeftHeading}
+
+
+class MarkdownBlocks:
+    """Splits streamed Markdown into closed blocks and the open tail (no rendering here)."""
+
+    def __init__(self) -> None:
+        self.closed: list[str] = []
+        self._current: list[str] = []  # complete lines of the open block
+        self._partial = ""  # the last line, still without its newline
+        self._fence: str | None = None  # the open code fence marker, if inside one
+
+    @property
+    def tail(self) -> str:
+        return "\n".join(self._current + ([self._partial] if self._partial else []))
+
+    def feed(self, text: str) -> int:
+        """Adds text; returns how many blocks it closed."""
+        before = len(self.closed)
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            stripped = line.lstrip()
+            if self._fence is None and stripped.startswith(("```", "~~~")):
+                self._fence = stripped[:3]
+            elif self._fence is not None and stripped.startswith(self._fence):
+                self._fence = None
+                self._current.append(line)
+                self._close()
+                continue
+            if not line.strip() and self._fence is None:
+                self._close()
+            else:
+                self._current.append(line)
+        return len(self.closed) - before
+
+    def _close(self) -> None:
+        if self._current:
+            self.closed.append("\n".join(self._current))
+            self._current = []
+
+
+class StreamView(ScrollView, can_focus=True):
+    """Output that may be appended to many times a second; follows the end unless scrolled."""
+
+    FPS = 30
+    DEFAULT_CSS = """
+    StreamView { height: 1fr; padding: 0 1; }
+    """
+
+    def __init__(self, *, output_format: OutputFormat = "markdown", name: str | None = None,
+                 id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.output_format: OutputFormat = output_format
+        self._parts: list[str] = []
+        self._blocks = MarkdownBlocks()
+        self._closed_lines: list[Strip] = []  # rendered closed blocks, blank lines between
+        self._rendered_blocks = 0
+        self._tail_lines: list[Strip] = []
+        self._width = 0
+        self._flush_timer: Timer | None = None
+        self._pending = False
+        self.renders = 0  # how many times lines were rendered (for tests and benchmarks)
+
+    # ------------------------------------------------------------------ content
+
+    @property
+    def text(self) -> str:
+        if len(self._parts) > 1:
+            self._parts[:] = ["".join(self._parts)]
+        return self._parts[0] if self._parts else ""
+
+    def clear(self, output_format: OutputFormat | None = None) -> None:
+        if output_format is not None:
+            self.output_format = output_format
+        self._parts = []
+        self._reset_rendering()
+        self._flush()
+
+    def append(self, text: str) -> None:
+        """Adds streamed text; drawing follows at most FPS times a second."""
+        if not text:
+            return
+        self._parts.append(text)
+        if self.output_format == "markdown":
+            self._blocks.feed(text)
+        if self._flush_timer is None:
+            self._flush_timer = self.set_timer(1 / self.FPS, self._timer_flush)
+        else:
+            self._pending = True
+
+    def set_text(self, text: str, output_format: OutputFormat | None = None) -> None:
+        """Replaces everything (a finished execution, or a different format)."""
+        if output_format is not None:
+            self.output_format = output_format
+        self._parts = [text] if text else []
+        self._reset_rendering()
+        if self.output_format == "markdown":
+            self._blocks.feed(text)
+        self._flush()
+
+    def finish(self) -> None:
+        """The stream ended: draw now, not at the next tick."""
+        self._flush()
+
+    def _reset_rendering(self) -> None:
+        self._blocks = MarkdownBlocks()
+        self._closed_lines = []
+        self._rendered_blocks = 0
+        self._tail_lines = []
+
+    # ------------------------------------------------------------------ rendering
+
+    def _timer_flush(self) -> None:
+        self._flush_timer = None
+        self._flush()
+        if self._pending:  # more arrived since the timer was set: keep ticking
+            self._pending = False
+            self._flush_timer = self.set_timer(1 / self.FPS, self._timer_flush)
+
+    def _flush(self) -> None:
+        if self._flush_timer is not None and not self._pending:
+            self._flush_timer.stop()
+            self._flush_timer = None
+        width = self._content_width()
+        if width <= 0:
+            return  # not laid out yet; on_resize draws
+        if width != self._width:
+            self._width = width
+            self._closed_lines, self._rendered_blocks = [], 0
+        follow = self.scroll_y >= self.max_scroll_y - 1
+        if self.output_format == "markdown":
+            for block in self._blocks.closed[self._rendered_blocks:]:
+                if self._closed_lines:
+                    self._closed_lines.append(Strip.blank(0))
+                self._closed_lines.extend(self._render(_Markdown(block, code_theme=self._code_theme)))
+            self._rendered_blocks = len(self._blocks.closed)
+            tail = self._blocks.tail
+            self._tail_lines = []
+            if tail.strip():
+                if self._closed_lines:
+                    self._tail_lines.append(Strip.blank(0))
+                self._tail_lines.extend(self._render(_Markdown(tail, code_theme=self._code_theme)))
+        else:
+            self._tail_lines = self._render(self._whole())
+        self.virtual_size = Size(width, len(self._closed_lines) + len(self._tail_lines))
+        self.refresh()
+        if follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+
+    def _whole(self) -> RenderableType:
+        text = self.text
+        if self.output_format == "json":
+            try:
+                text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+            except ValueError:
+                pass  # still arriving, or not JSON after all: highlight it as it is
+            return Syntax(text, "json", theme=self._code_theme, word_wrap=True,
+                          background_color="default")
+        return Text(text)
+
+    @property
+    def _code_theme(self) -> str:
+        return "monokai" if self.app.current_theme.dark else "friendly"
+
+    def _render(self, renderable: RenderableType) -> list[Strip]:
+        self.renders += 1
+        console = self.app.console
+        options = console.options.update(width=self._width, height=None, highlight=False)
+        strips = [Strip(line) for line in console.render_lines(renderable, options, pad=False)]
+        if self.output_format == "markdown":  # blocks are spaced here, not by rich
+            while strips and not strips[0].text.strip():
+                strips.pop(0)
+            while strips and not strips[-1].text.strip():
+                strips.pop()
+        return strips
+
+    def _content_width(self) -> int:
+        return max(0, self.scrollable_content_region.width - 1)  # keep a column for the bar
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "theme", lambda _: self.refresh_theme(), init=False)
+
+    def on_resize(self) -> None:
+        self._flush()
+
+    def refresh_theme(self) -> None:
+        """Code colours follow the theme: render everything again."""
+        self._width = 0
+        self._flush()
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        index = scroll_y + y
+        width = self.scrollable_content_region.width
+        style = self.rich_style
+        closed = len(self._closed_lines)
+        if index < closed:
+            strip = self._closed_lines[index]
+        elif index - closed < len(self._tail_lines):
+            strip = self._tail_lines[index - closed]
+        else:
+            return Strip.blank(width, style)
+        return strip.crop_extend(scroll_x, scroll_x + width, style).apply_style(style)
