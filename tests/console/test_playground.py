@@ -34,7 +34,7 @@ async def wait_for(pilot: Pilot[Any], check: Callable[[], object], timeout: floa
 async def ready(pilot: Pilot[Any]) -> PeApp:
     app = pilot.app
     assert isinstance(app, PeApp)
-    await wait_for(pilot, lambda: app.playground is not None and app.playground.templates)
+    await wait_for(pilot, lambda: app.playground is not None and app.playground.loaded)
     return app
 
 

@@ -64,6 +64,7 @@ class PlaygroundScreen(Screen[None]):
         self.default_model: str | None = None
         self.extra_model_config: dict[str, Any] = {}  # e.g. simulator knobs, set by tests
         self._connected_to: tuple[str, str | None] | None = None
+        self.loaded = False  # templates and models have arrived at least once
 
     @property
     def pe(self) -> PeApp:
@@ -126,6 +127,7 @@ class PlaygroundScreen(Screen[None]):
         self.default_model = models.default_model
         for column in self.query(OutputColumn):
             column.set_models(self.models, self.default_model)
+        self.loaded = True
         self._fill_list()
         wanted = select or (self.selected.template_id if self.selected else None)
         if wanted:
@@ -140,7 +142,10 @@ class PlaygroundScreen(Screen[None]):
             Option(f"{escape(t.name)}" + (f"  [dim]{escape(' '.join(t.tags))}[/]"
                                            if t.tags else ""), id=t.template_id)
             for t in shown)
-        if not shown:
+        if not self.templates:
+            option_list.add_option(Option("[dim]no templates yet: write a raw prompt, "
+                                          "ctrl+s saves it[/]", disabled=True))
+        elif not shown:
             option_list.add_option(Option("[dim]no template matches[/]", disabled=True))
 
     @on(Input.Changed, "#template-filter")

@@ -66,7 +66,8 @@ class SettingsScreen(Screen[None]):
                     yield Button("Make default", id="default")
                     yield Button("Remove", id="remove", variant="error")
                 yield Label("Theme", classes="section-title")
-                yield Select([], id="theme", allow_blank=False)
+                yield Select([(name, name) for name in self.pe.theme_names()], id="theme",
+                             allow_blank=False, value=self.pe.theme)
             with VerticalScroll(id="profile-form"):
                 yield Label("Profile", classes="section-title", id="form-title")
                 yield Label("name")
@@ -85,11 +86,7 @@ class SettingsScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        themes = self.pe.theme_names()
-        select = self.query_one("#theme", Select)
-        select.set_options([(name, name) for name in themes])
-        if self.pe.theme in themes:
-            select.value = self.pe.theme
+        self.watch(self.app, "theme", self._theme_shown)
         self._fill_profiles(self.pe.profile_name)
 
     def _fill_profiles(self, highlight: str | None = None) -> None:
@@ -202,6 +199,11 @@ class SettingsScreen(Screen[None]):
         self.pe.save_config(f"Profile {name} removed.")
         self.pe.reset_profile(name)
         self._fill_profiles("local")
+
+    def _theme_shown(self, theme: str) -> None:
+        select = self.query_one("#theme", Select)
+        if theme in self.pe.theme_names() and select.value != theme:
+            select.value = theme
 
     @on(Select.Changed, "#theme")
     def _theme(self, event: Select.Changed) -> None:
