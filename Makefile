@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run serve test lint bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/pe
+
+serve: $(STAMP)
 	$(BIN)/pe serve
 
 test: $(STAMP)
@@ -28,6 +31,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.run_all
+
+screenshots: $(STAMP)
+	$(BIN)/python -m tests.console.screenshots
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -62,18 +62,19 @@ class ServerHandle:
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=30, **kwargs)
 
 
-def free_socket() -> socket.socket:
+def free_socket(port: int = 0) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     sock.listen(512)
     return sock
 
 
 @contextmanager
-def serve_in_thread(app: Any, lifespan: str = "off") -> Iterator[tuple[str, uvicorn.Server]]:
-    """Serves an ASGI app with uvicorn in a background thread on a free loopback port."""
-    sock = free_socket()
+def serve_in_thread(app: Any, lifespan: str = "off", port: int = 0,
+                    ) -> Iterator[tuple[str, uvicorn.Server]]:
+    """Serves an ASGI app with uvicorn in a background thread on a (free) loopback port."""
+    sock = free_socket(port)
     server = uvicorn.Server(
         uvicorn.Config(app, log_level="warning", access_log=False, lifespan=lifespan,
                        timeout_graceful_shutdown=2)
@@ -101,10 +102,11 @@ def running_server(
     clock: Clock | None = None,
     ids: IdSource | None = None,
     monotonic: Callable[[], float] | None = None,
+    port: int = 0,
 ) -> Iterator[ServerHandle]:
     app = create_app(data_dir, config=config, clock=clock, ids=ids, monotonic=monotonic)
     try:
-        with serve_in_thread(app, lifespan="on") as (url, server):
+        with serve_in_thread(app, lifespan="on", port=port) as (url, server):
             yield ServerHandle(
                 url=url,
                 data_dir=data_dir,

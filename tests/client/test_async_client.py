@@ -404,16 +404,17 @@ async def test_observers_get_one_event_per_exchange(fixed_server: ServerHandle) 
         result = await client.execute(prompt="observe me")
         templates = await client.templates.list()
         async with client.stream(prompt="observe the stream") as stream:
-            await stream.get_text()
+            final = await stream.final_execution()
         with pytest.raises(NotFoundError) as info:
             await client.executions.get("exec_missing")
         assert isinstance(templates, TemplateList)
 
-        assert [(e.method, e.path, e.status) for e in events] == [
-            ("POST", "/execute", 200),
-            ("GET", "/templates", 200),
-            ("POST", "/execute", 200),
-            ("GET", "/executions/exec_missing", 404),
+        assert [(e.method, e.path, e.status, e.stream_completed) for e in events] == [
+            ("POST", "/execute", 200, False),
+            ("GET", "/templates", 200, False),
+            ("POST", "/execute", 200, False),  # the stream's headers
+            ("POST", "/execute", 200, True),  # its final event, which carries the cost
+            ("GET", "/executions/exec_missing", 404, False),
         ]
         for event in events:
             assert event.attempt == 1 and event.will_retry is False
@@ -421,10 +422,12 @@ async def test_observers_get_one_event_per_exchange(fixed_server: ServerHandle) 
             assert event.request_id and event.request_id.startswith("req_")
             assert isinstance(event.rate_limit, RateLimitState)
             assert event.rate_limit.burst_limit == 500
-        executed, listed, streamed, missing = events
+        executed, listed, streamed, stream_end, missing = events
         assert result.metadata is not None
         assert executed.cost == result.metadata.cost and executed.cost > 0
         assert listed.cost is None and streamed.cost is None
+        assert stream_end.cost == final.metadata.cost > 0  # type: ignore[union-attr]
+        assert stream_end.request_id == streamed.request_id
         assert executed.rate_limit.burst_remaining == 499
         assert streamed.rate_limit.burst_remaining == 498
         assert missing.error_code == "EXECUTION_NOT_FOUND"
@@ -433,7 +436,7 @@ async def test_observers_get_one_event_per_exchange(fixed_server: ServerHandle) 
 
         remove()
         await client.models.list()
-        assert len(events) == 4
+        assert len(events) == 5
 
 
 async def test_observers_see_each_attempt_of_a_retried_request(server: ServerHandle) -> None:

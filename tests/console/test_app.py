@@ -58,7 +58,7 @@ async def test_first_frame_before_connecting_then_reconnects_when_the_server_com
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()
         try:
-            await wait_for(pilot, lambda: app.status.state == "connected", timeout=15)
+            await wait_for(pilot, lambda: app.status.state == "connected", limit=15)
             await ready(pilot)
             assert "connected" in header(app) and "enterprise" in header(app)
         finally:
@@ -261,7 +261,7 @@ async def test_ctrl_q_stops_the_embedded_server_this_console_started(tmp_path: P
         process = embedded._process
         assert process is not None
         await pilot.press("ctrl+q")
-        await wait_for(pilot, lambda: process.poll() is not None, timeout=15)
+        await wait_for(pilot, lambda: process.poll() is not None, limit=15)
     assert process.returncode == 0  # a clean SIGTERM shutdown
     assert not (tmp_path / "data" / "server.json").exists()
 

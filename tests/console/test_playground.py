@@ -22,10 +22,10 @@ from .conftest import make_app
 SIZE = (140, 42)
 
 
-async def wait_for(pilot: Pilot[Any], check: Callable[[], object], timeout: float = 10) -> None:
+async def wait_for(pilot: Pilot[Any], check: Callable[[], object], limit: float = 10) -> None:
     waited = 0.0
     while not check():
-        if waited > timeout:
+        if waited > limit:
             raise AssertionError(f"timed out waiting for {check}")
         await pilot.pause(0.05)
         waited += 0.05

@@ -84,11 +84,14 @@ def _report_completed(core: Any, spec: RequestSpec, state: _StreamState) -> None
 
 
 def _status_for(data: Any) -> int:
+    """An error event has no HTTP status of its own: the one the same error gets without
+    streaming, so error classes and `status_code` match the non-streamed call."""
     error = data.get("error") if isinstance(data, dict) else None
-    kind = error.get("type") if isinstance(error, dict) else None
-    return {"execution_error": 500, "service_unavailable": 503, "rate_limit_error": 429}.get(
-        str(kind), 500
-    )
+    if not isinstance(error, dict):
+        return 500
+    if error.get("code") == "CONTENT_POLICY_VIOLATION":
+        return 400
+    return {"service_unavailable": 503, "rate_limit_error": 429}.get(str(error.get("type")), 500)
 
 
 class AsyncExecutionStream:

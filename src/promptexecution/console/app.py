@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -23,7 +24,7 @@ from ..exceptions import APIError
 from . import config as config_module
 from .clipboard import copy_text
 from .commands import ProfileCommands, TemplateCommands, ThemeCommands
-from .config import ConsoleConfig, ConfigError
+from .config import ConfigError, ConsoleConfig
 from .embedded import EmbeddedServer
 from .screens.help import HelpScreen
 from .screens.playground import PlaygroundScreen
@@ -165,7 +166,7 @@ class PeApp(App[None]):
         session = self.sessions.get(name)
         if session is None:
             session = ApiSession(profile, embedded=self._embedded if profile.embedded else None)
-            session.subscribe(lambda status, n=name: self._session_changed(n, status))
+            session.subscribe(partial(self._session_changed, name))
             self.sessions[name] = session
         self.status = session.status
         if session.status.state != "connected":

@@ -32,5 +32,5 @@ class HelpScreen(ModalScreen[None]):
             yield table
             yield Static(
                 f"Remap a key in {app.config_path} under [bindings], e.g. "
-                '"playground.run" = "ctrl+r". ctrl+j runs too: some terminals never send '
+                '"playground.run" = "f5". ctrl+j runs too: some terminals never send '
                 "ctrl+enter. Esc, F1 or q closes this.", classes="hint", markup=False)

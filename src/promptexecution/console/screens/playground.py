@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -138,10 +139,7 @@ class PlaygroundScreen(Screen[None]):
         shown = [t for t in self.templates if matches(t, needle)]
         option_list = self.query_one("#template-list", OptionList)
         option_list.clear_options()
-        option_list.add_options(
-            Option(f"{escape(t.name)}" + (f"  [dim]{escape(' '.join(t.tags))}[/]"
-                                           if t.tags else ""), id=t.template_id)
-            for t in shown)
+        option_list.add_options(Option(_template_line(t), id=t.template_id) for t in shown)
         if not self.templates:
             option_list.add_option(Option("[dim]no templates yet: write a raw prompt, "
                                           "ctrl+s saves it[/]", disabled=True))
@@ -269,6 +267,14 @@ class PlaygroundScreen(Screen[None]):
     @on(OutputColumn.Finished)
     def _column_finished(self, event: OutputColumn.Finished) -> None:
         event.stop()
+
+
+def _template_line(template: Template) -> Text:
+    """One line per template (name, then tags dimmed), cut with an ellipsis, never wrapped."""
+    line = Text(template.name, no_wrap=True, overflow="ellipsis")
+    if template.tags:
+        line.append("  " + " ".join(template.tags), style="dim")
+    return line
 
 
 async def _all_templates(client: Any) -> Any:

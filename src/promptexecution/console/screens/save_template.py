@@ -18,10 +18,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from ...exceptions import APIError
+from ...models import Template
 from ..widgets.output_column import describe_error
 
 if TYPE_CHECKING:
-    from ...models import Template
     from ..app import PeApp
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]\w*)\s*\}\}|(?<!\{)\{([A-Za-z_]\w*)\}(?!\})")
@@ -35,7 +35,7 @@ def placeholders(prompt: str) -> list[str]:
     return list(names)
 
 
-class SaveTemplateScreen(ModalScreen["Template | None"]):
+class SaveTemplateScreen(ModalScreen[Template | None]):
     BINDINGS = [Binding("escape", "dismiss(None)", "Close", id="dialog.close")]
 
     def __init__(self, prompt: str) -> None:

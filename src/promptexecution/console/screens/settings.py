@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -94,9 +95,9 @@ class SettingsScreen(Screen[None]):
         option_list = self.query_one("#profiles", OptionList)
         option_list.clear_options()
         for name in sorted(config.profiles):
-            option_list.add_option(Option(escape(describe_profile(config.profiles[name],
-                                                                  config.default_profile)),
-                                          id=name))
+            line = Text(describe_profile(config.profiles[name], config.default_profile),
+                        no_wrap=True, overflow="ellipsis")
+            option_list.add_option(Option(line, id=name))
         if highlight in config.profiles:
             option_list.highlighted = option_list.get_option_index(highlight)
             self._edit(highlight)

@@ -64,22 +64,22 @@ def parse_settings(raw: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
 
 
 def metadata_line(execution: ExecutionResult) -> str:
-    """Two lines: id · model · tokens, then time to first token · tokens/s · time · cost."""
+    """Four short lines, so that they fit a compare column: id; model and cost; tokens;
+    timings."""
     meta = execution.metadata
     if meta is None:
         return execution.execution_id
-    first = [execution.execution_id, meta.model or "?",
-             f"{meta.tokens_used:,} tokens ({meta.input_tokens:,} in, {meta.output_tokens:,} out)"]
-    second = []
+    tokens = f"{meta.tokens_used:,} tokens · {meta.input_tokens:,} in · {meta.output_tokens:,} out"
+    timing = []
     generating = meta.execution_time
     if meta.time_to_first_token is not None:
-        second.append(f"first token {meta.time_to_first_token:.2f}s")
+        timing.append(f"first token {meta.time_to_first_token:.2f}s")
         generating -= meta.time_to_first_token
+    timing.append(f"total {meta.execution_time:.2f}s")
     if generating >= 0.01 and meta.output_tokens:
-        second.append(f"{meta.output_tokens / generating:,.0f} tokens/s")
-    second.append(f"total {meta.execution_time:.2f}s")
-    second.append(f"${meta.cost:.6f}")
-    return " · ".join(first) + "\n" + " · ".join(second)
+        timing.append(f"{meta.output_tokens / generating:,.0f} tokens/s")
+    return "\n".join([execution.execution_id, f"{meta.model or '?'} · ${meta.cost:.6f}", tokens,
+                      " · ".join(timing)])
 
 
 def describe_error(error: BaseException) -> str:
@@ -130,16 +130,18 @@ class OutputColumn(Vertical):
             with Horizontal(classes="settings-row"):
                 yield Label("temp", classes="setting-label")
                 yield Input(placeholder="0-2", compact=True, id="temperature", classes="num")
-                yield Label("max", classes="setting-label")
-                yield Input(placeholder="tokens", compact=True, id="max_tokens", classes="num")
                 yield Label("top_p", classes="setting-label")
                 yield Input(placeholder="0-1", compact=True, id="top_p", classes="num")
+            with Horizontal(classes="settings-row"):
+                yield Label("max tokens", classes="setting-label")
+                yield Input(placeholder="auto", compact=True, id="max_tokens",
+                            classes="num")
+                yield Label("stream", classes="setting-label")
+                yield Switch(value=True, id="stream", classes="stream")
             with Horizontal(classes="settings-row"):
                 yield Label("format", classes="setting-label")
                 yield Select([(f, f) for f in RESPONSE_FORMATS], value="text", compact=True,
                              allow_blank=False, id="response_format", classes="format")
-                yield Label("stream", classes="setting-label")
-                yield Switch(value=True, id="stream", classes="stream")
         yield Static("", classes="settings-problem")
         with TabbedContent(initial=f"output-{self.index}"):
             with TabPane("Output", id=f"output-{self.index}"):

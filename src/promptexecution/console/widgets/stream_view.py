@@ -19,6 +19,7 @@ from rich.console import RenderableType
 from rich.markdown import Heading, Markdown
 from rich.syntax import Syntax
 from rich.text import Text
+from rich.theme import Theme as RichTheme
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -169,16 +170,16 @@ class StreamView(ScrollView, can_focus=True):
             for block in self._blocks.closed[self._rendered_blocks:]:
                 if self._closed_lines:
                     self._closed_lines.append(Strip.blank(0))
-                self._closed_lines.extend(self._render(_Markdown(block, code_theme=self._code_theme)))
+                self._closed_lines.extend(self._markdown_strips(block))
             self._rendered_blocks = len(self._blocks.closed)
             tail = self._blocks.tail
             self._tail_lines = []
             if tail.strip():
                 if self._closed_lines:
                     self._tail_lines.append(Strip.blank(0))
-                self._tail_lines.extend(self._render(_Markdown(tail, code_theme=self._code_theme)))
+                self._tail_lines.extend(self._markdown_strips(tail))
         else:
-            self._tail_lines = self._render(self._whole())
+            self._tail_lines = self._strips_for(self._whole())
         self.virtual_size = Size(width, len(self._closed_lines) + len(self._tail_lines))
         self.refresh()
         if follow:
@@ -192,18 +193,34 @@ class StreamView(ScrollView, can_focus=True):
             except ValueError:
                 pass  # still arriving, or not JSON after all: highlight it as it is
             return Syntax(text, "json", theme=self._code_theme, word_wrap=True,
-                          background_color="default")
+                          background_color=self.app.theme_variables.get("background"))
         return Text(text)
 
     @property
     def _code_theme(self) -> str:
         return "monokai" if self.app.current_theme.dark else "friendly"
 
-    def _render(self, renderable: RenderableType) -> list[Strip]:
+    def _markdown_styles(self) -> RichTheme:
+        """Headings, inline code and links in the current theme's colours."""
+        colours = self.app.theme_variables
+        primary, accent = colours.get("primary", "blue"), colours.get("accent", "yellow")
+        return RichTheme({
+            "markdown.h1": f"bold underline {primary}", "markdown.h2": f"bold {primary}",
+            "markdown.h3": f"bold {accent}", "markdown.h4": f"italic {accent}",
+            "markdown.code": f"bold {accent}", "markdown.link": f"underline {primary}",
+            "markdown.item.bullet": f"bold {primary}",
+        })
+
+    def _markdown_strips(self, text: str) -> list[Strip]:
+        return self._strips_for(_Markdown(text, code_theme=self._code_theme))
+
+    def _strips_for(self, renderable: RenderableType) -> list[Strip]:
         self.renders += 1
         console = self.app.console
         options = console.options.update(width=self._width, height=None, highlight=False)
-        strips = [Strip(line) for line in console.render_lines(renderable, options, pad=False)]
+        with console.use_theme(self._markdown_styles()):
+            lines = console.render_lines(renderable, options, pad=False)
+        strips = [Strip(line) for line in lines]
         if self.output_format == "markdown":  # blocks are spaced here, not by rich
             while strips and not strips[0].text.strip():
                 strips.pop(0)

@@ -64,7 +64,7 @@ def parse_value(spec: VariableSpec, raw: str | bool) -> tuple[Any, str | None]:
             return None, "must be a number, like 0.5"
     try:
         value = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         return None, f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
     want = list if spec.type == "array" else dict
     if not isinstance(value, want):
@@ -107,7 +107,10 @@ class VariableField(Vertical):
         elif spec.multiline:
             text = self._raw if isinstance(self._raw, str) else initial_text(spec)
             language = "json" if spec.type in ("array", "object") else None
-            editor = TextArea(text, language=language, soft_wrap=True, show_line_numbers=False)
+            placeholder = {"array": 'JSON array, like ["a", "b"]',
+                           "object": 'JSON object, like {"key": "value"}'}.get(spec.type, "")
+            editor = TextArea(text, language=language, soft_wrap=True, show_line_numbers=False,
+                              placeholder=placeholder)
         else:
             text = self._raw if isinstance(self._raw, str) else initial_text(spec)
             placeholder = {"integer": "a whole number", "number": "a number"}.get(

@@ -2,8 +2,9 @@
 
 Its output derives only from the rendered prompt (and response format), so the same request
 gives the same answer on every machine. `model_config.simulate` sets first-token latency,
-token rate, an approximate output length, a hold after N streamed tokens, and failures (`content_policy`, `server_error`,
-`timeout`), so authors and tests can walk every path without a real model.
+token rate, an approximate output length, a hold after N streamed tokens, and failures
+(`content_policy`, `server_error`, `timeout`), so authors and tests can walk every path
+without a real model.
 """
 
 from __future__ import annotations

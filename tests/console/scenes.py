@@ -1,0 +1,186 @@
+"""The console's screens in the states that matter, made reproducible: a server with a fixed
+clock, a frozen timer and seeded ids on a fixed port, and a console with a fixed clock.
+
+The snapshot tests (test_snapshots.py) and the screenshots command
+(`python -m tests.console.screenshots`, `make screenshots`) both use these scenes, so the
+pictures in screenshots/ are the screens the tests check.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import Input, TabbedContent, TextArea
+
+from promptexecution.console.app import PeApp
+from promptexecution.console.config import ConsoleConfig, Profile
+from promptexecution.console.widgets.output_column import OutputColumn
+from promptexecution.console.widgets.variables_form import VariableField
+from promptexecution.server.clock import FixedClock, IdSource
+from tests.conftest import ServerHandle, running_server
+
+SIZE = (140, 42)
+PORT = 48765  # fixed, so the header's URL is the same in every snapshot
+START = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)
+
+RunBefore = Callable[[Pilot[Any]], Awaitable[None]]
+
+
+@contextmanager
+def scene_server(data_dir: Path) -> Iterator[ServerHandle]:
+    with running_server(data_dir, clock=FixedClock(START), ids=IdSource(seed=7),
+                        monotonic=lambda: 1000.0, port=PORT) as handle:
+        yield handle
+
+
+def scene_app(server: ServerHandle, config_dir: Path, theme: str = "pe-dark") -> PeApp:
+    # The key is random per data dir; naming it by env var keeps Settings' listing stable.
+    os.environ["PE_SCENE_KEY"] = server.local_key
+    config = ConsoleConfig(
+        profiles={"local": Profile("local"),
+                  "demo": Profile("demo", server.base_url, api_key_env="PE_SCENE_KEY")},
+        default_profile="demo", theme=theme)
+    # A fixed config path: the help screen shows it. Scenes never save the config.
+    return PeApp(config, config_path=Path("/tmp/pe-scenes/config.toml"), clock=lambda: 0.0,
+                 output_file=config_dir / "last-output.txt", heartbeat=3600)
+
+
+async def _until(pilot: Pilot[Any], check: Callable[[], object], limit: float = 10) -> None:
+    waited = 0.0
+    while not check():
+        if waited > limit:
+            raise AssertionError("scene did not reach its state")
+        await pilot.pause(0.05)
+        waited += 0.05
+
+
+async def _ready(pilot: Pilot[Any]) -> PeApp:
+    app = pilot.app
+    assert isinstance(app, PeApp)
+    await _until(pilot, lambda: app.playground is not None and app.playground.loaded)
+    return app
+
+
+async def _template(pilot: Pilot[Any], name: str, **values: str) -> PeApp:
+    app = await _ready(pilot)
+    assert app.playground is not None and app.playground.select_template(name)
+    await pilot.pause()
+    for field in app.playground.query(VariableField):
+        if field.spec.name in values:
+            editor = field.editor
+            if isinstance(editor, Input):
+                editor.value = values[field.spec.name]
+            elif isinstance(editor, TextArea):
+                editor.text = values[field.spec.name]
+    app.playground.query_one("#template-list").focus()
+    await pilot.pause()
+    return app
+
+
+def _columns(app: PeApp) -> list[OutputColumn]:
+    assert app.playground is not None
+    return app.playground.columns
+
+
+async def _settle(pilot: Pilot[Any]) -> None:
+    await pilot.pause(0.2)  # the output view draws at most 30 times a second
+    await pilot.wait_for_scheduled_animations()
+
+
+async def idle(pilot: Pilot[Any]) -> None:
+    await _template(pilot, "blog_post_seo_v2", topic="green tea")
+
+
+async def _run(pilot: Pilot[Any], app: PeApp) -> None:
+    await pilot.press("ctrl+enter")
+    for column in _columns(app):
+        await _until(pilot, lambda c=column: not c.running and (c.last_execution or c.error))
+    await _settle(pilot)
+
+
+async def finished(pilot: Pilot[Any]) -> None:
+    app = await _template(pilot, "analysis_template",
+                          data="Q3 revenue rose 12% while churn fell to 3.1%")
+    await _run(pilot, app)
+
+
+async def mid_stream(pilot: Pilot[Any]) -> None:
+    app = await _template(pilot, "analysis_template",
+                          data="Q3 revenue rose 12% while churn fell to 3.1%")
+    assert app.playground is not None
+    app.playground.extra_model_config = {"simulate": {"hold_after_tokens": 60}}
+    await pilot.press("ctrl+enter")
+    column = _columns(app)[0]
+    await _until(pilot, lambda: len(column.view.text) > 150)
+    await _settle(pilot)
+
+
+async def api_error(pilot: Pilot[Any]) -> None:
+    app = await _template(pilot, "analysis_template", data="something the policy refuses")
+    assert app.playground is not None
+    app.playground.extra_model_config = {"simulate": {"fail": "content_policy"}}
+    await _run(pilot, app)
+
+
+async def compare(pilot: Pilot[Any]) -> None:
+    app = await _template(pilot, "analysis_template",
+                          data="Q3 revenue rose 12% while churn fell to 3.1%")
+    await pilot.press("ctrl+n", "ctrl+n")
+    await pilot.pause()
+    for column, (temperature, max_tokens, fmt) in zip(
+            _columns(app), (("0.2", "60", "text"), ("1.0", "120", "text"), ("", "", "json")),
+            strict=True):
+        column.query_one("#temperature", Input).value = temperature
+        column.query_one("#max_tokens", Input).value = max_tokens
+        column.query_one("#response_format").value = fmt  # type: ignore[attr-defined]
+    await _run(pilot, app)
+
+
+async def raw_prompt(pilot: Pilot[Any]) -> None:
+    app = await _ready(pilot)
+    assert app.playground is not None
+    app.playground.query_one("#source-tabs", TabbedContent).active = "source-raw"
+    area = app.playground.query_one("#raw-prompt", TextArea)
+    area.text = "Write three tips for brewing {{tea}}, as a Markdown list."
+    area.focus()
+    await pilot.pause()
+
+
+async def settings(pilot: Pilot[Any]) -> None:
+    await _ready(pilot)
+    await pilot.press("f9")
+    await _settle(pilot)
+
+
+async def help_screen(pilot: Pilot[Any]) -> None:
+    await _ready(pilot)
+    await pilot.press("f1")
+    await _settle(pilot)
+
+
+@dataclass(frozen=True)
+class Scene:
+    name: str
+    run_before: RunBefore
+    theme: str = "pe-dark"
+
+
+SCENES = [
+    Scene("playground-idle", idle),
+    Scene("playground-mid-stream", mid_stream),
+    Scene("playground-finished", finished),
+    Scene("playground-api-error", api_error),
+    Scene("playground-compare", compare),
+    Scene("playground-raw-prompt", raw_prompt),
+    Scene("settings", settings),
+    Scene("help", help_screen),
+    Scene("theme-pe-light", finished, "pe-light"),
+    Scene("theme-pe-solarized", finished, "pe-solarized"),
+]

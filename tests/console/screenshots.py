@@ -1,0 +1,37 @@
+"""Writes screenshots/*.svg from the same scenes the snapshot tests check.
+
+    .venv/bin/python -m tests.console.screenshots      (or: make screenshots)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+from .scenes import SCENES, SIZE, Scene, scene_app, scene_server
+
+OUT = Path(__file__).resolve().parents[2] / "screenshots"
+
+
+async def shoot(scene: Scene, work: Path) -> Path:
+    with scene_server(work / "data") as server:
+        app = scene_app(server, work / "config", theme=scene.theme)
+        async with app.run_test(size=SIZE) as pilot:
+            await scene.run_before(pilot)
+            app.save_screenshot(filename=f"{scene.name}.svg", path=str(OUT))
+    return OUT / f"{scene.name}.svg"
+
+
+def main() -> int:
+    OUT.mkdir(exist_ok=True)
+    for scene in SCENES:
+        with tempfile.TemporaryDirectory() as work:
+            path = asyncio.run(shoot(scene, Path(work)))
+        print(path.relative_to(OUT.parent))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,19 @@
+"""Snapshots (pytest-textual-snapshot) of the console's screens and states, made
+reproducible by tests/console/scenes.py. `pytest --snapshot-update` rewrites them after a
+deliberate change; look at the report it makes before you commit new ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .scenes import SCENES, SIZE, Scene, scene_app, scene_server
+
+
+@pytest.mark.parametrize("scene", SCENES, ids=[s.name for s in SCENES])
+def test_snapshot(scene: Scene, snap_compare: Any, tmp_path: Path) -> None:
+    with scene_server(tmp_path / "data") as server:
+        app = scene_app(server, tmp_path / "config", theme=scene.theme)
+        assert snap_compare(app, run_before=scene.run_before, terminal_size=SIZE)
