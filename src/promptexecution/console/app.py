@@ -9,6 +9,10 @@ reconnecting until it returns.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
+import threading
 import time
 from collections.abc import Callable
 from functools import partial
@@ -139,6 +143,17 @@ class PeApp(App[None]):
             self.notify(message, severity=severity, timeout=10)  # type: ignore[arg-type]
         self.switch_profile(self.profile_name, announce=False)
         self.set_interval(self._heartbeat, self._check_connection)
+        self._exit_on_hangup()
+
+    def _exit_on_hangup(self) -> None:
+        """A closed terminal (SIGHUP) or a `kill` (SIGTERM) exits like ctrl+q, so the embedded
+        server this console started is stopped rather than orphaned."""
+        if threading.current_thread() is not threading.main_thread():
+            return  # tests drive the app elsewhere; signals belong to the main thread
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGHUP, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, self.exit)
 
     def _check_connection(self) -> None:
         """A quiet server may have gone away: one cheap read (it counts against no limit)

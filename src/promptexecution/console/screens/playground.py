@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.markup import escape
 from textual.screen import Screen
+from textual.widget import AwaitMount
 from textual.widgets import (
     Footer,
     Input,
@@ -45,6 +46,7 @@ def matches(template: Template, needle: str) -> bool:
 
 
 class PlaygroundScreen(Screen[None]):
+    AUTO_FOCUS = "#template-filter"  # typing at start filters the templates
     BINDINGS = [
         Binding("ctrl+enter,ctrl+j", "run", "Run", id="playground.run", priority=True),
         Binding("escape", "cancel", "Cancel", id="playground.cancel"),
@@ -66,6 +68,7 @@ class PlaygroundScreen(Screen[None]):
         self.extra_model_config: dict[str, Any] = {}  # e.g. simulator knobs, set by tests
         self._connected_to: tuple[str, str | None] | None = None
         self.loaded = False  # templates and models have arrived at least once
+        self._form_mounting: AwaitMount | None = None
 
     @property
     def pe(self) -> PeApp:
@@ -151,11 +154,16 @@ class PlaygroundScreen(Screen[None]):
         self._fill_list()
 
     @on(Input.Submitted, "#template-filter")
-    def _pick_first(self) -> None:
+    async def _pick_first(self) -> None:
+        """Enter in the filter takes the first match and moves on to its first variable."""
         option_list = self.query_one("#template-list", OptionList)
-        if option_list.option_count and option_list.get_option_at_index(0).id:
-            self.select_template(str(option_list.get_option_at_index(0).id))
-            option_list.focus()
+        if not option_list.option_count or not option_list.get_option_at_index(0).id:
+            return
+        self.select_template(str(option_list.get_option_at_index(0).id))
+        if self._form_mounting is not None:
+            await self._form_mounting
+        editors = self.query(".field-editor")
+        (editors.first() if editors else option_list).focus()
 
     @on(OptionList.OptionHighlighted, "#template-list")
     @on(OptionList.OptionSelected, "#template-list")
@@ -176,7 +184,8 @@ class PlaygroundScreen(Screen[None]):
         if found.description:
             info += f"\n[dim]{escape(found.description)}[/]"
         self.query_one("#template-info", Static).update(info)
-        self.query_one(VariablesForm).show(found.template_id, found.variables)
+        self._form_mounting = self.query_one(VariablesForm).show(found.template_id,
+                                                                 found.variables)
         if move_highlight:
             option_list = self.query_one("#template-list", OptionList)
             try:

@@ -14,6 +14,7 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
+from textual.widget import AwaitMount
 from textual.widget import Widget
 from textual.widgets import Input, Label, Static, Switch, TextArea
 
@@ -154,16 +155,16 @@ class VariablesForm(VerticalScroll):
         self.template_key: str | None = None
         self._typed: dict[str, dict[str, str | bool]] = {}
 
-    def show(self, template_key: str | None, variables: list[dict[str, Any]]) -> None:
+    def show(self, template_key: str | None, variables: list[dict[str, Any]]) -> AwaitMount:
+        """Replaces the fields; await the result to use them (e.g. to focus one)."""
         self._remember()
         self.template_key = template_key
         self.remove_children()
         typed = self._typed.get(template_key or "", {})
         specs = [VariableSpec.from_template(v) for v in variables]
         if not specs:
-            self.mount(Static("This template takes no variables.", classes="hint"))
-            return
-        self.mount_all(VariableField(spec, typed.get(spec.name)) for spec in specs)
+            return self.mount(Static("This template takes no variables.", classes="hint"))
+        return self.mount_all(VariableField(spec, typed.get(spec.name)) for spec in specs)
 
     def _remember(self) -> None:
         if self.template_key is not None:
