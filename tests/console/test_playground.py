@@ -299,3 +299,15 @@ async def test_template_filter_by_name_or_tag(console_server: ServerHandle,
         await pilot.click("#template-filter")
         await pilot.press(*"zzz")
         assert "no template matches" in str(option_list.get_option_at_index(0).prompt)  # type: ignore
+
+
+async def test_switching_templates_and_back_keeps_what_was_typed(
+        console_server: ServerHandle, tmp_path: Path) -> None:
+    app = make_app(console_server, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await fill(pilot, app, "blog_post_seo_v2", topic="oolong", keywords='["tea"]')
+        await fill(pilot, app, "analysis_template", data="other")
+        await fill(pilot, app, "blog_post_seo_v2")
+        fields = {f.spec.name: f.raw for f in app.playground.query(VariableField)}  # type: ignore
+        assert fields["topic"] == "oolong" and fields["keywords"] == '["tea"]'

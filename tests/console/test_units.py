@@ -1,0 +1,79 @@
+"""The console's pure pieces: variable parsing, Markdown block splitting, placeholders,
+settings parsing and the metadata block."""
+
+from __future__ import annotations
+
+import pytest
+
+from promptexecution.client.types import ExecutionResult
+from promptexecution.console.screens.save_template import placeholders
+from promptexecution.console.widgets.output_column import metadata_line, parse_settings
+from promptexecution.console.widgets.stream_view import MarkdownBlocks
+from promptexecution.console.widgets.variables_form import VariableSpec, parse_value
+
+
+@pytest.mark.parametrize(("spec", "raw", "value", "problem"), [
+    (VariableSpec("n", "integer"), "42", 42, None),
+    (VariableSpec("n", "integer"), "4.2", None, "must be a whole number, like 3"),
+    (VariableSpec("x", "number"), " 0.5 ", 0.5, None),
+    (VariableSpec("x", "number"), "half", None, "must be a number, like 0.5"),
+    (VariableSpec("b", "boolean"), True, True, None),
+    (VariableSpec("a", "array"), '["x", 1]', ["x", 1], None),
+    (VariableSpec("a", "array"), '{"k": 1}', None, "must be a JSON array, like [1, 2]"),
+    (VariableSpec("o", "object"), '{"k": 1}', {"k": 1}, None),
+    (VariableSpec("o", "object"), "[1]", None, "must be a JSON object"),
+    (VariableSpec("s", "string", required=True), "  ", None, "required"),
+    (VariableSpec("s", "string"), "", None, None),  # optional and empty: left out
+])
+def test_parse_value(spec: VariableSpec, raw: str | bool, value: object,
+                     problem: str | None) -> None:
+    assert parse_value(spec, raw) == (value, problem)
+
+
+def test_parse_value_names_the_json_problem_and_where() -> None:
+    value, problem = parse_value(VariableSpec("a", "array"), '["x",\n  oops]')
+    assert value is None and problem is not None
+    assert problem.startswith("not valid JSON") and "line 2" in problem
+
+
+def test_long_text_variables_get_a_text_area() -> None:
+    assert VariableSpec("content").multiline and VariableSpec("o", "object").multiline
+    assert VariableSpec("x", default="a\nb").multiline
+    assert not VariableSpec("name").multiline and not VariableSpec("n", "integer").multiline
+
+
+def test_markdown_blocks_close_at_blank_lines_outside_fences_whatever_the_chunking() -> None:
+    doc = ("## Title\n\nPara one\nstill one.\n\n- a\n- b\n\n```python\nx = 1\n\ny = 2\n```\n"
+           "\nlast para")
+    for size in (1, 3, 7, len(doc)):
+        blocks = MarkdownBlocks()
+        for i in range(0, len(doc), size):
+            blocks.feed(doc[i:i + size])
+        assert blocks.closed == ["## Title", "Para one\nstill one.", "- a\n- b",
+                                 "```python\nx = 1\n\ny = 2\n```"]
+        assert blocks.tail == "last para"
+
+
+def test_placeholders_in_order_of_first_use() -> None:
+    prompt = "Hi {{ name }}, about {topic} and {{name}} again; not {{{x}}} or {a b}"
+    assert placeholders(prompt) == ["name", "topic", "x"]
+
+
+def test_parse_settings() -> None:
+    assert parse_settings({"temperature": "0.7", "max_tokens": "100", "top_p": ""}) == (
+        {"temperature": 0.7, "max_tokens": 100}, [])
+    config, problems = parse_settings({"temperature": "3", "max_tokens": "1.5", "top_p": "x"})
+    assert config == {} and problems == ["temperature must be between 0 and 2",
+                                         "top_p must be a number",
+                                         "max_tokens must be a whole number"]
+
+
+def test_metadata_block() -> None:
+    execution = ExecutionResult.model_validate({
+        "execution_id": "exec_1", "status": "completed", "created_at": "2026-01-01T00:00:00Z",
+        "metadata": {"tokens_used": 1200, "input_tokens": 200, "output_tokens": 1000,
+                     "execution_time": 2.5, "time_to_first_token": 0.5, "model": "m",
+                     "cost": 0.0123}})
+    assert metadata_line(execution).splitlines() == [
+        "exec_1", "m · $0.012300", "1,200 tokens · 200 in · 1,000 out",
+        "first token 0.50s · total 2.50s · 500 tokens/s"]
