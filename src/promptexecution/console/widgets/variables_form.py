@@ -14,8 +14,7 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
-from textual.widget import AwaitMount
-from textual.widget import Widget
+from textual.widget import AwaitMount, Widget
 from textual.widgets import Input, Label, Static, Switch, TextArea
 
 _LONG_TEXT_NAMES = {"text", "content", "body", "document", "article", "code", "input",
