@@ -311,3 +311,25 @@ async def test_switching_templates_and_back_keeps_what_was_typed(
         await fill(pilot, app, "blog_post_seo_v2")
         fields = {f.spec.name: f.raw for f in app.playground.query(VariableField)}  # type: ignore
         assert fields["topic"] == "oolong" and fields["keywords"] == '["tea"]'
+
+
+async def test_what_was_typed_survives_quitting(console_server: ServerHandle,
+                                                tmp_path: Path) -> None:
+    app = make_app(console_server, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await fill(pilot, app, "blog_post_seo_v2", topic="matcha")
+        app.playground.query_one("#raw-prompt", TextArea).text = "a draft"  # type: ignore
+        await pilot.press("ctrl+q")
+    assert oct((tmp_path / "draft.json").stat().st_mode & 0o777) == "0o600"
+    again = make_app(console_server, tmp_path)
+    async with again.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        playground = again.playground
+        assert playground is not None
+        await wait_for(pilot, lambda: playground.selected is not None)
+        assert playground.selected.name == "blog_post_seo_v2"  # type: ignore[union-attr]
+        await pilot.pause()
+        fields = {f.spec.name: f.raw for f in playground.query(VariableField)}
+        assert fields["topic"] == "matcha"
+        assert playground.query_one("#raw-prompt", TextArea).text == "a draft"

@@ -29,6 +29,7 @@ from . import config as config_module
 from .clipboard import copy_text
 from .commands import ProfileCommands, TemplateCommands, ThemeCommands
 from .config import ConfigError, ConsoleConfig
+from .drafts import default_draft_path
 from .embedded import EmbeddedServer
 from .screens.help import HelpScreen
 from .screens.playground import PlaygroundScreen
@@ -71,6 +72,7 @@ class PeApp(App[None]):
         embedded: EmbeddedServer | None = None,
         output_file: Path | None = None,
         heartbeat: float = 15.0,
+        draft_file: Path | None = None,
     ) -> None:
         self.config_path = config_path or config_module.config_path()
         self.config = config if config is not None else config_module.load(self.config_path)
@@ -79,6 +81,7 @@ class PeApp(App[None]):
         self._embedded = embedded
         self._output_file = output_file
         self._heartbeat = heartbeat
+        self.draft_file = draft_file or default_draft_path()
         self._startup_notes: list[tuple[str, str]] = []
         super().__init__()
         self.loaded_themes: LoadedThemes = load_themes(self.config_path.parent / "themes")
@@ -153,7 +156,12 @@ class PeApp(App[None]):
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGHUP, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(signum, self.exit)
+                loop.add_signal_handler(signum, self._save_and_exit)
+
+    def _save_and_exit(self) -> None:
+        if self.playground is not None and self.playground.is_mounted:
+            self.playground.save_draft()
+        self.exit()
 
     def _check_connection(self) -> None:
         """A quiet server may have gone away: one cheap read (it counts against no limit)
@@ -253,6 +261,8 @@ class PeApp(App[None]):
             self.push_screen(HelpScreen())
 
     async def action_quit(self) -> None:
+        if self.playground is not None and self.playground.is_mounted:
+            self.playground.save_draft()  # nothing typed is lost by quitting
         if any(s.embedded and s.embedded.started_here for s in self.sessions.values()):
             self.notify("Stopping the embedded server…")
         for session in list(self.sessions.values()):

@@ -27,6 +27,7 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 
 from ...exceptions import APIError
+from ..drafts import Draft, load_draft, save_draft
 from ..widgets.header import ModeTabs, SessionLine
 from ..widgets.output_column import OutputColumn, RunRequest
 from ..widgets.variables_form import VariablesForm
@@ -69,6 +70,7 @@ class PlaygroundScreen(Screen[None]):
         self._connected_to: tuple[str, str | None] | None = None
         self.loaded = False  # templates and models have arrived at least once
         self._form_mounting: AwaitMount | None = None
+        self._draft_template: str | None = None
 
     @property
     def pe(self) -> PeApp:
@@ -97,7 +99,27 @@ class PlaygroundScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#template-list", OptionList).loading = True
+        self._restore_draft()
         self.watch(self.app, "status", self._status_changed, init=True)
+
+    # ------------------------------------------------------------------ drafts
+
+    def _restore_draft(self) -> None:
+        draft = load_draft(self.pe.draft_file)
+        self.query_one("#raw-prompt", TextArea).text = draft.raw_prompt
+        self.query_one(VariablesForm).restore(draft.typed)
+        self._draft_template = draft.template_id
+        if draft.source == "raw":
+            self.query_one("#source-tabs", TabbedContent).active = "source-raw"
+
+    def save_draft(self) -> None:
+        tabs = self.query_one("#source-tabs", TabbedContent)
+        save_draft(Draft(
+            source="raw" if tabs.active == "source-raw" else "template",
+            raw_prompt=self.query_one("#raw-prompt", TextArea).text,
+            template_id=self.selected.template_id if self.selected else self._draft_template,
+            typed=self.query_one(VariablesForm).typed(),
+        ), self.pe.draft_file)
 
     # ------------------------------------------------------------------ loading
 
@@ -136,6 +158,10 @@ class PlaygroundScreen(Screen[None]):
         wanted = select or (self.selected.template_id if self.selected else None)
         if wanted:
             self.select_template(wanted)
+        elif self._draft_template:
+            active = self.query_one("#source-tabs", TabbedContent).active
+            self.select_template(self._draft_template)
+            self.query_one("#source-tabs", TabbedContent).active = active
 
     def _fill_list(self) -> None:
         needle = self.query_one("#template-filter", Input).value
@@ -227,6 +253,7 @@ class PlaygroundScreen(Screen[None]):
             return
         for column, config, _ in settings:
             column.start(request, config)
+        self.save_draft()
 
     def action_cancel(self) -> None:
         cancelled = [column.cancel() for column in self.columns]

@@ -165,6 +165,14 @@ class VariablesForm(VerticalScroll):
             return self.mount(Static("This template takes no variables.", classes="hint"))
         return self.mount_all(VariableField(spec, typed.get(spec.name)) for spec in specs)
 
+    def typed(self) -> dict[str, dict[str, str | bool]]:
+        """What was typed, per template (the current one included)."""
+        self._remember()
+        return {key: dict(values) for key, values in self._typed.items()}
+
+    def restore(self, typed: dict[str, dict[str, str | bool]]) -> None:
+        self._typed.update(typed)
+
     def _remember(self) -> None:
         if self.template_key is not None:
             self._typed[self.template_key] = {f.spec.name: f.raw for f in self.fields}
