@@ -18,7 +18,8 @@ import time
 
 from ._common import PYTHON, REPO_ROOT
 
-BENCHMARKS = ("bench_execute", "bench_history", "bench_stream", "bench_sdk", "bench_batch")
+BENCHMARKS = ("bench_execute", "bench_history", "bench_stream", "bench_sdk", "bench_batch",
+              "bench_console_stream", "bench_console_startup", "bench_console_memory")
 TIMEOUT_SECONDS = 240
 
 

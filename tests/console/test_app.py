@@ -154,21 +154,27 @@ async def test_palette_opens_a_template_and_switches_theme_and_profile(
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await pilot.press("f9")
-        for query in ("open template blog_post_seo", "switch theme pe-light",
-                      "switch profile other"):
+
+        async def command(query: str) -> None:
             await pilot.press("ctrl+p")
             await pilot.press(*query)
             await pilot.pause(0.3)
             await pilot.press("enter")
             await pilot.pause(0.1)
+
+        await command("open template blog_post_seo")
         assert app.current_mode == "playground"
         assert app.playground.selected.name == "blog_post_seo_v2"  # type: ignore[union-attr]
+        await command("switch theme pe-light")
         assert app.theme == "pe-light"
         saved = tomllib.loads((tmp_path / "config" / "config.toml").read_text())
         assert saved["theme"] == "pe-light"
+        await command("switch profile other")
         await wait_for(pilot, lambda: app.status.profile == "other"
                        and app.status.state == "connected")
         assert app.status.plan == "basic"
+        # The other account has none of these templates: the Playground lets go of it.
+        await wait_for(pilot, lambda: app.playground.selected is None)  # type: ignore
 
 
 async def test_a_broken_theme_file_gives_a_notification_and_a_fallback(
@@ -279,3 +285,15 @@ async def test_ctrl_q_leaves_a_reused_embedded_server_running(tmp_path: Path) ->
         assert first.running() is not None
     finally:
         await asyncio.to_thread(first.stop)
+
+
+async def test_textual_theme_picker_is_replaced_by_ours(console_server: ServerHandle,
+                                                       tmp_path: Path) -> None:
+    app = make_app(console_server, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Theme" not in titles and "Quit" in titles
+        app.theme = "nord"  # however it got there, Settings still opens
+        await pilot.press("f9")
+        assert isinstance(app.screen, SettingsScreen)

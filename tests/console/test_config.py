@@ -86,3 +86,12 @@ def test_pe_config_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     out = subprocess.run([sys.executable, "-m", "promptexecution.cli", "config", "path"],
                          capture_output=True, text=True, check=True).stdout.strip()
     assert out == str(tmp_path / "c.toml")
+
+
+@pytest.mark.parametrize("text", ["profiles = 3\n", "[profiles.w]\nbase_url = 5\n",
+                                  "theme = 1\n"])
+def test_wrong_types_are_config_errors(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=str(path)):
+        load(path)

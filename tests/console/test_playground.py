@@ -79,7 +79,7 @@ async def test_run_a_template_streams_markdown_with_metadata_and_rendered_prompt
         assert col.view.text == execution.content and col.view.output_format == "markdown"
         meta = text_of(col.query_one(".metadata", Static))
         assert execution.execution_id in meta and "simulator" in meta and "tokens" in meta
-        assert "first token" in meta and "total" in meta and "$" in meta
+        assert "TTFT" in meta and "total" in meta and "$" in meta
         rendered = col.query_one("#rendered-view-1", StreamView).text
         assert "sales rose 12 percent" in rendered
         with console_server.client() as http:
@@ -245,6 +245,7 @@ async def test_copy_output_says_what_happened(console_server: ServerHandle, tmp_
         await pilot.press("ctrl+enter")
         await finished(pilot, column(app))
         await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: "OSC 52" in list(app._notifications)[-1].message)
         message = list(app._notifications)[-1].message
         assert "OSC 52" in message and str(tmp_path / "last-output.txt") in message
         assert app.clipboard == column(app).view.text
@@ -333,3 +334,46 @@ async def test_what_was_typed_survives_quitting(console_server: ServerHandle,
         fields = {f.spec.name: f.raw for f in playground.query(VariableField)}
         assert fields["topic"] == "matcha"
         assert playground.query_one("#raw-prompt", TextArea).text == "a draft"
+
+
+async def test_holding_down_in_the_template_list_never_crashes(
+        console_server: ServerHandle, tmp_path: Path) -> None:
+    app = make_app(console_server, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        app.playground.query_one("#template-list").focus()  # type: ignore[union-attr]
+        await pilot.press(*["down"] * 16, "up", "down")
+        await pilot.pause(0.2)
+        assert app.is_running and app.playground.selected is not None  # type: ignore
+
+
+async def test_markup_in_a_template_is_shown_as_text(console_server: ServerHandle,
+                                                     tmp_path: Path) -> None:
+    with console_server.client() as http:
+        http.post("/templates", json={
+            "name": "odd_markup", "prompt": "Say {{x}}",
+            "variables": [{"name": "x", "description": "closing [/] and [b]bold[/b]"}],
+            "description": "[red]not red[/red]"}).raise_for_status()
+    app = make_app(console_server, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await fill(pilot, app, "odd_markup")
+        label = app.playground.query_one(".field-label", Static)  # type: ignore[union-attr]
+        assert "closing [/] and [b]bold[/b]" in str(label.render())
+
+
+async def test_esc_without_streaming_says_the_server_may_still_finish(
+        console_server: ServerHandle, tmp_path: Path) -> None:
+    app = make_app(console_server, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        app.playground.extra_model_config = {"simulate": {"latency_ms": 2000}}  # type: ignore
+        await fill(pilot, app, "analysis_template", data="slow")
+        col = column(app)
+        col.query_one("#stream", Switch).value = False
+        await pilot.press("ctrl+enter")
+        await wait_for(pilot, lambda: col.running)
+        await pilot.pause(0.2)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not col.running)
+        assert "may still finish" in list(app._notifications)[-1].message

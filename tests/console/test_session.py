@@ -83,3 +83,21 @@ async def test_embedded_profile_starts_and_stops_its_server(tmp_path: Path) -> N
     assert (tmp_path / "server.json").exists()
     await session.close()
     assert not (tmp_path / "server.json").exists()
+
+
+async def test_a_503_from_verify_is_retried_and_said_not_stuck_on_connecting(
+        server: ServerHandle) -> None:
+    from tests.client.faultproxy import Fault, FaultProxy
+
+    with FaultProxy(server.url) as proxy:
+        proxy.then(Fault("status", 503, headers={"Retry-After": "0"}), Fault("status", 503))
+        session = ApiSession(Profile("flaky", proxy.url, api_key=server.local_key),
+                             retry_delays=(0.05,))
+        seen: list[SessionStatus] = []
+        session.subscribe(seen.append)
+        status = await asyncio.wait_for(session.connect(), 10)
+        assert status.state == "connected" and status.plan == "enterprise"
+        offline = [s for s in seen if s.state == "offline"]
+        assert offline and all("SERVICE_UNAVAILABLE" in s.message for s in offline)
+        assert len(proxy.requests("GET", "/auth/verify")) == 3  # two refused, one answered
+        await session.close()

@@ -62,3 +62,9 @@ def test_themes_are_installed_with_the_wheel(tmp_path: Path) -> None:
     wheel = next(tmp_path.glob("promptexecution-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "promptexecution/console/themes/pe-light.toml" in names
+
+
+def test_fallback_variables_match_the_default_theme() -> None:
+    from promptexecution.console.themes import DEFAULT_THEME, FALLBACK_VARIABLES, load_themes
+
+    assert load_themes().themes[DEFAULT_THEME].variables == FALLBACK_VARIABLES

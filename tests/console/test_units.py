@@ -44,7 +44,7 @@ def test_long_text_variables_get_a_text_area() -> None:
 
 def test_markdown_blocks_close_at_blank_lines_outside_fences_whatever_the_chunking() -> None:
     doc = ("## Title\n\nPara one\nstill one.\n\n- a\n- b\n\n```python\nx = 1\n\ny = 2\n```\n"
-           "\nlast para")
+           "\nlast para\n")
     for size in (1, 3, 7, len(doc)):
         blocks = MarkdownBlocks()
         for i in range(0, len(doc), size):
@@ -76,4 +76,15 @@ def test_metadata_block() -> None:
                      "cost": 0.0123}})
     assert metadata_line(execution).splitlines() == [
         "exec_1", "m · $0.012300", "1,200 tokens · 200 in · 1,000 out",
-        "first token 0.50s · total 2.50s · 500 tokens/s"]
+        "TTFT 0.50s · total 2.50s", "500 tokens/s"]
+
+
+def test_a_loose_list_with_indented_code_stays_one_block() -> None:
+    doc = ("Steps:\n\n1. Install\n\n   ```bash\n   pip install pe\n   ```\n\n2. Run it\n\n"
+           "   It starts.\n\nDone.\n")
+    blocks = MarkdownBlocks()
+    blocks.feed(doc)
+    assert blocks.closed == [
+        "Steps:",
+        "1. Install\n\n   ```bash\n   pip install pe\n   ```\n\n2. Run it\n\n   It starts."]
+    assert blocks.tail == "Done."

@@ -201,6 +201,17 @@ class AsyncTemplates(_AsyncResource):
     async def list(self, **filters: Any) -> TemplateList:
         return await self._client._call(rq.list_templates(**filters), TemplateList)
 
+    async def iterate(self, *, page_size: int = 100, **filters: Any) -> AsyncIterator[Template]:
+        """Every matching template, fetching page after page as you go."""
+        offset = 0
+        while True:
+            page = await self.list(limit=page_size, offset=offset, **filters)
+            for template in page.templates:
+                yield template
+            offset += len(page.templates)
+            if not page.pagination.has_more or not page.templates:
+                return
+
     async def update(self, template_id: str, **fields: Any) -> Template:
         return await self._client._call(rq.update_template(template_id, **fields), Template)
 

@@ -95,7 +95,9 @@ def _int(value: str | None) -> int | None:
 
 @dataclass(frozen=True)
 class RequestEvent:
-    """One HTTP exchange, as observers see it (one event per attempt)."""
+    """One HTTP exchange, as observers see it: one event per attempt, plus, for a stream that
+    completes, one `stream_completed` event with its cost (`latency` is then the whole
+    stream's duration, so a latency average should skip these)."""
 
     method: str
     path: str

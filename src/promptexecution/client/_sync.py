@@ -220,6 +220,16 @@ class Templates(_Resource):
     def list(self, **filters: Any) -> TemplateList:
         return self._client._call(rq.list_templates(**filters), TemplateList)
 
+    def iterate(self, *, page_size: int = 100, **filters: Any) -> Iterator[Template]:
+        """Every matching template, fetching page after page as you go."""
+        offset = 0
+        while True:
+            page = self.list(limit=page_size, offset=offset, **filters)
+            yield from page.templates
+            offset += len(page.templates)
+            if not page.pagination.has_more or not page.templates:
+                return
+
     def update(self, template_id: str, **fields: Any) -> Template:
         return self._client._call(rq.update_template(template_id, **fields), Template)
 

@@ -14,29 +14,32 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
-from ..exceptions import APIError
 from . import config as config_module
-from .clipboard import copy_text
+from .clipboard import copy_with_tool, write_private
 from .commands import ProfileCommands, TemplateCommands, ThemeCommands
-from .config import ConfigError, ConsoleConfig
+from .config import ConfigError, ConsoleConfig, Profile
 from .drafts import default_draft_path
 from .embedded import EmbeddedServer
+from .errors import describe_error
 from .screens.help import HelpScreen
 from .screens.playground import PlaygroundScreen
+from .screens.save_template import SaveTemplateScreen
 from .screens.settings import SettingsScreen
 from .session import ApiSession, SessionStatus
-from .themes import DEFAULT_THEME, LoadedThemes, load_themes, pick
-from .widgets.output_column import describe_error
+from .themes import FALLBACK_VARIABLES, LoadedThemes, load_themes, pick
 
 if TYPE_CHECKING:
     from ..client import AsyncPromptExecutionClient
@@ -115,7 +118,8 @@ class PeApp(App[None]):
         """(where, binding) for every binding with an id: the help screen lists these."""
         found: list[tuple[str, Binding]] = []
         for where, owner in (("everywhere", cls), ("Playground", PlaygroundScreen),
-                             ("Settings", SettingsScreen)):
+                             ("Settings", SettingsScreen), ("help", HelpScreen),
+                             ("dialogs", SaveTemplateScreen)):
             for binding in owner.BINDINGS:
                 if isinstance(binding, Binding) and binding.id:
                     found.append((where, binding))
@@ -124,22 +128,25 @@ class PeApp(App[None]):
     def binding_ids(self) -> set[str]:
         return {binding.id for _, binding in self.all_bindings() if binding.id}
 
+    def keys_for(self, binding: Binding) -> str:
+        """The keys that trigger a binding now: the config's remapping, else its own."""
+        return self.config.bindings.get(binding.id or "", binding.key)
+
     def key_for(self, binding_id: str) -> str | None:
-        """The key (as shown) that triggers a binding now, after any remapping."""
-        if binding_id in self._keymap:
-            return self._keymap[binding_id].split(",")[0].strip()
+        """The first key that triggers a binding now, after any remapping."""
         for _, binding in self.all_bindings():
             if binding.id == binding_id:
-                return binding.key.split(",")[0].strip()
+                return self.keys_for(binding).split(",")[0].strip()
         return None
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
-        # Our TCSS uses these; Textual's own themes lack them, so they get pe-dark's.
-        shipped = self.loaded_themes.themes.get(DEFAULT_THEME) if hasattr(
-            self, "loaded_themes") else None
-        return dict(shipped.variables) if shipped else {
-            "status-completed": "#5fd787", "status-processing": "#5fafff",
-            "status-failed": "#ff5f6d", "status-cancelled": "#8a94a3", "cost": "#ffaf5f"}
+        return dict(FALLBACK_VARIABLES)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        # Textual's own theme picker offers themes without our variables; ours replaces it.
+        for command in super().get_system_commands(screen):
+            if command.title.lower() != "theme":
+                yield command
 
     def on_mount(self) -> None:
         for message, severity in self._startup_notes:
@@ -185,11 +192,13 @@ class PeApp(App[None]):
 
     def switch_profile(self, name: str, announce: bool = True) -> None:
         profile = self.config.profile(name)
+        if name != self.profile_name:  # the old profile stops retrying in the background
+            self.workers.cancel_group(self, f"connect-{self.profile_name}")
         self.profile_name = name
         session = self.sessions.get(name)
         if session is None:
             session = ApiSession(profile, embedded=self._embedded if profile.embedded else None)
-            session.subscribe(partial(self._session_changed, name))
+            session.subscribe(partial(self._session_changed, session))
             self.sessions[name] = session
         self.status = session.status
         if session.status.state != "connected":
@@ -197,26 +206,43 @@ class PeApp(App[None]):
         if announce:
             self.notify(f"Profile {name}: {profile.base_url or 'embedded local server'}")
 
-    def _session_changed(self, name: str, status: SessionStatus) -> None:
-        if name != self.profile_name:
-            return
+    def _session_changed(self, session: ApiSession, status: SessionStatus) -> None:
+        if self.session is not session:
+            return  # a profile in the background, or a session already replaced
         was = self.status.state
         self.status = status
-        session = self.sessions[name]
         if status.state == "offline" and was == "connected":
             self._connect(session)  # the server went away: keep trying until it returns
 
     def _connect(self, session: ApiSession) -> None:
         self.run_worker(session.connect(), group=f"connect-{session.profile.name}",
-                        exclusive=True, exit_on_error=False, name="connect")
+                        exclusive=True, exit_on_error=False, name="connecting")
 
-    def reset_profile(self, name: str) -> None:
-        """A profile's settings changed: drop its session so the next use connects afresh."""
+    def profile_changed(self, old_name: str | None, profile: Profile) -> None:
+        """Settings saved `profile` (maybe renamed from `old_name`): a session whose URL or
+        key changed is closed, and the current profile reconnects with the new settings."""
+        current = self.profile_name in (old_name, profile.name)
+        session = self.sessions.get(old_name or profile.name)
+        if session is not None and session.profile == replace(profile, name=session.profile.name):
+            if old_name and old_name != profile.name:  # renamed only: keep the connection
+                self.sessions[profile.name] = self.sessions.pop(old_name)
+                session.profile = profile
+                if current:
+                    self.profile_name = profile.name
+            return
+        if session is not None:
+            self.sessions.pop(old_name or profile.name, None)
+            self.workers.cancel_group(self, f"connect-{session.profile.name}")
+            self._close_session(session)
+        if current:
+            self.profile_name = profile.name
+            self.switch_profile(profile.name, announce=False)
+
+    def profile_removed(self, name: str) -> None:
         session = self.sessions.pop(name, None)
         if session is not None:
+            self.workers.cancel_group(self, f"connect-{name}")
             self._close_session(session)
-        if name == self.profile_name:
-            self.switch_profile(name, announce=False)
 
     @work(group="close-session", exit_on_error=False)
     async def _close_session(self, session: ApiSession) -> None:
@@ -257,7 +283,9 @@ class PeApp(App[None]):
     # ------------------------------------------------------------------ actions
 
     def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss()  # F1 toggles
+        else:
             self.push_screen(HelpScreen())
 
     async def action_quit(self) -> None:
@@ -269,18 +297,28 @@ class PeApp(App[None]):
             await session.close()  # stops the embedded server only if it was started here
         self.exit()
 
-    def copy_text(self, text: str) -> str:
+    @work(group="copy", exclusive=True, exit_on_error=False)
+    async def copy_output(self, text: str) -> None:
+        """Copies in a worker: a clipboard tool may take a moment, the UI must not wait."""
         from platformdirs import user_cache_path
 
         target = self._output_file or user_cache_path("promptexecution") / "last-output.txt"
-        return copy_text(text, self.copy_to_clipboard, target)
+        tool = await asyncio.to_thread(copy_with_tool, text)
+        if tool is not None:
+            self.notify(f"Copied {len(text):,} characters to the clipboard ({tool}).")
+            return
+        self.copy_to_clipboard(text)  # OSC 52, which a terminal may ignore without a word
+        await asyncio.to_thread(write_private, target, text)
+        self.notify(f"Sent {len(text):,} characters to the terminal's clipboard (OSC 52). "
+                    "Terminals that refuse it (tmux without set-clipboard, some SSH setups) "
+                    f"copy nothing: the text is also in {target}", timeout=10)
 
     def report_error(self, error: BaseException, doing: str) -> None:
         """The one place a background failure becomes a notification."""
         self.notify(f"{doing}: {describe_error(error)}", severity="error", timeout=10)
 
-    def on_worker_state_changed(self, event: Any) -> None:
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Any worker that ends in an error, anywhere in the app, is reported here."""
         worker = event.worker
-        if worker.name == "connect" and worker.error is not None and not isinstance(
-                worker.error, APIError):
-            self.report_error(worker.error, "connecting")
+        if event.state == WorkerState.ERROR and worker.error is not None:
+            self.report_error(worker.error, worker.name or "background work")

@@ -1,8 +1,6 @@
-"""Copying output: a system clipboard tool when there is one, else the terminal's OSC 52.
-
-A terminal may ignore OSC 52 without telling anyone, so that path also writes the text to a file
-and the message names it: the user is never left guessing whether anything was copied.
-"""
+"""Copying output: a system clipboard tool when there is one; otherwise the app falls back to
+the terminal's OSC 52, which a terminal may ignore without telling anyone, so the text is also
+written to a private file whose name the message gives."""
 
 from __future__ import annotations
 
@@ -10,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 _TOOLS: tuple[tuple[str, ...], ...] = (
@@ -35,20 +32,22 @@ def _system_tool() -> tuple[str, ...] | None:
     return None
 
 
-def copy_text(text: str, osc52: Callable[[str], None], fallback_file: Path) -> str:
-    """Copies `text`; returns the message to show."""
-    count = f"{len(text):,} characters"
+def copy_with_tool(text: str) -> str | None:
+    """Copies with a clipboard tool; its name, or None when there is none or it failed."""
     tool = _system_tool()
-    if tool is not None:
-        try:
-            subprocess.run(tool, input=text.encode(), check=True, timeout=5,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            return f"Copied {count} to the clipboard ({tool[0]})."
-        except (OSError, subprocess.SubprocessError):
-            pass  # fall through to the terminal
-    osc52(text)
-    fallback_file.parent.mkdir(parents=True, exist_ok=True)
-    fallback_file.write_text(text, encoding="utf-8")
-    return (f"Sent {count} to the terminal's clipboard (OSC 52). Terminals that refuse it "
-            f"(tmux without set-clipboard, some SSH setups) copy nothing: the text is also in "
-            f"{fallback_file}")
+    if tool is None:
+        return None
+    try:
+        subprocess.run(tool, input=text.encode(), check=True, timeout=5,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return tool[0]
+
+
+def write_private(path: Path, text: str) -> None:
+    """Writes a file only its owner can read (model output may be private)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)

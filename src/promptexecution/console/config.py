@@ -90,17 +90,26 @@ def load(path: Path | None = None) -> ConsoleConfig:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     config = ConsoleConfig(profiles={})
-    for name, data in (raw.get("profiles") or {}).items():
+    profiles = raw.get("profiles") or {}
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"{path}: profiles must be tables, like [profiles.work]")
+    for name, data in profiles.items():
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: [profiles.{name}] must be a table")
         unknown = set(data) - {"base_url", "api_key", "api_key_env"}
         if unknown:
             raise ConfigError(f"{path}: [profiles.{name}] has unknown keys {sorted(unknown)}")
+        wrong = [k for k, v in data.items() if not isinstance(v, str)]
+        if wrong:
+            raise ConfigError(f"{path}: [profiles.{name}] {', '.join(wrong)} must be text")
         config.profiles[name] = Profile(name, data.get("base_url"), data.get("api_key"),
                                         data.get("api_key_env"))
     config.profiles.setdefault("local", Profile("local"))
-    config.default_profile = str(raw.get("default_profile", "local"))
-    config.theme = str(raw.get("theme", config.theme))
+    for key in ("default_profile", "theme"):
+        if key in raw and not isinstance(raw[key], str):
+            raise ConfigError(f"{path}: {key} must be text")
+    config.default_profile = raw.get("default_profile", "local")
+    config.theme = raw.get("theme", config.theme)
     bindings = raw.get("bindings") or {}
     if not isinstance(bindings, dict) or not all(isinstance(v, str) for v in bindings.values()):
         raise ConfigError(f"{path}: [bindings] maps binding ids to key names")

@@ -15,7 +15,12 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from ..client import AsyncPromptExecutionClient, RequestEvent
-from ..exceptions import APIConnectionError, APIError, AuthenticationError
+from ..exceptions import (
+    APIConnectionError,
+    APIError,
+    AuthenticationError,
+    PermissionDeniedError,
+)
 from .config import Profile, mask
 from .embedded import EmbeddedServer
 
@@ -71,7 +76,7 @@ class ApiSession:
             try:
                 await self._connect_once()
                 return self.status
-            except AuthenticationError as exc:
+            except (AuthenticationError, PermissionDeniedError) as exc:
                 self._update(state="unauthorized", message=f"{exc.code}: {exc.message}")
                 return self.status
             except (APIConnectionError, OSError, RuntimeError) as exc:
@@ -80,6 +85,12 @@ class ApiSession:
                     # The embedded server is gone: find or start one again, maybe elsewhere.
                     await self.client.aclose()
                     self.client = None
+            except APIError as exc:  # it answers, but not yet usefully (503, 429, 500...)
+                self._update(state="offline", message=f"{exc.code}: {exc.message}; retrying")
+                wait = _retry_after(exc)
+                if wait is not None:
+                    await asyncio.sleep(wait)
+                    continue
             delay = self.retry_delays[min(attempt, len(self.retry_delays) - 1)]
             attempt += 1
             await asyncio.sleep(delay)
@@ -111,8 +122,8 @@ class ApiSession:
             "requests": self.status.requests + (0 if event.stream_completed else 1)}
         if event.status is None:
             changes["state"] = "offline"
-        elif self.status.state != "connected" and event.status < 500:
-            changes["state"] = "connected"
+        elif self.status.state == "offline" and 200 <= event.status < 300:
+            changes["state"] = "connected"  # a request got through: the server is back
         if event.cost:
             changes["cost"] = round(self.status.cost + event.cost, 10)
         if event.rate_limit.burst_limit is not None:
@@ -135,3 +146,11 @@ class ApiSession:
             self.client = None
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
+
+
+def _retry_after(error: APIError, cap: float = 60.0) -> float | None:
+    value = error.headers.get("retry-after") if error.headers else None
+    try:
+        return min(cap, max(0.0, float(value))) if value is not None else None
+    except ValueError:
+        return None

@@ -19,6 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 DEFAULT_THEME = "pe-dark"
 REQUIRED_VARIABLES = ("status-completed", "status-processing", "status-failed",
                       "status-cancelled", "cost")
+# For any theme without our variables (Textual's own, before ours are registered): pe-dark's.
+FALLBACK_VARIABLES = {"status-completed": "#5fd787", "status-processing": "#5fafff",
+                      "status-failed": "#ff5f6d", "status-cancelled": "#8a94a3",
+                      "cost": "#ffaf5f"}
 
 
 def _valid_colour(value: str) -> str:

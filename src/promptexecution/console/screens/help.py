@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,f1,q", "dismiss", "Close", id="help.close")]
+    BINDINGS = [Binding("escape,q", "dismiss", "Close", id="help.close")]  # F1 toggles
 
     def compose(self) -> ComposeResult:
         app = cast("PeApp", self.app)
@@ -25,7 +25,7 @@ class HelpScreen(ModalScreen[None]):
             table.add_columns("key", "does", "where", "id")
             for where, binding in app.all_bindings():
                 assert binding.id is not None
-                keys = app._keymap.get(binding.id, binding.key)
+                keys = app.keys_for(binding)
                 shown = ", ".join(app.get_key_display(Binding(k.strip(), ""))
                                   for k in keys.split(","))
                 table.add_row(shown, binding.description or binding.action, where, binding.id)

@@ -5,7 +5,7 @@ three settings side by side.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
@@ -13,10 +13,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.markup import escape
-from textual.screen import Screen
 from textual.widget import AwaitMount
 from textual.widgets import (
-    Footer,
     Input,
     OptionList,
     Static,
@@ -28,14 +26,13 @@ from textual.widgets.option_list import Option
 
 from ...exceptions import APIError
 from ..drafts import Draft, load_draft, save_draft
-from ..widgets.header import ModeTabs, SessionLine
 from ..widgets.output_column import OutputColumn, RunRequest
 from ..widgets.variables_form import VariablesForm
+from .base import ModeScreen
 from .save_template import SaveTemplateScreen
 
 if TYPE_CHECKING:
     from ...models import Template
-    from ..app import PeApp
 
 MAX_COLUMNS = 3
 
@@ -46,7 +43,7 @@ def matches(template: Template, needle: str) -> bool:
     return all(word in haystack for word in needle.lower().split())
 
 
-class PlaygroundScreen(Screen[None]):
+class PlaygroundScreen(ModeScreen):
     AUTO_FOCUS = "#template-filter"  # typing at start filters the templates
     BINDINGS = [
         Binding("ctrl+enter,ctrl+j", "run", "Run", id="playground.run", priority=True),
@@ -72,13 +69,7 @@ class PlaygroundScreen(Screen[None]):
         self._form_mounting: AwaitMount | None = None
         self._draft_template: str | None = None
 
-    @property
-    def pe(self) -> PeApp:
-        return cast("PeApp", self.app)
-
-    def compose(self) -> ComposeResult:
-        yield SessionLine()
-        yield ModeTabs()
+    def compose_body(self) -> ComposeResult:
         with Horizontal(id="playground-body"):
             with Vertical(id="source"):
                 with TabbedContent(initial="source-template", id="source-tabs"):
@@ -95,7 +86,6 @@ class PlaygroundScreen(Screen[None]):
                 yield Static("", id="source-problems", classes="error")
             with Horizontal(id="columns"):
                 yield OutputColumn(1, self.models, self.default_model, self.pe.clock)
-        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#template-list", OptionList).loading = True
@@ -111,6 +101,7 @@ class PlaygroundScreen(Screen[None]):
         self._draft_template = draft.template_id
         if draft.source == "raw":
             self.query_one("#source-tabs", TabbedContent).active = "source-raw"
+            self.query_one("#raw-prompt", TextArea).focus()  # not the (hidden) filter
 
     def save_draft(self) -> None:
         tabs = self.query_one("#source-tabs", TabbedContent)
@@ -127,21 +118,28 @@ class PlaygroundScreen(Screen[None]):
         """Loads templates and models whenever a connection is (re)established."""
         connected = (status.profile, status.base_url) if status.state == "connected" else None
         if connected != self._connected_to:
+            if (connected is not None and self._connected_to is not None
+                    and connected != self._connected_to):
+                self._forget_templates()  # another profile: its templates are not these
             self._connected_to = connected
             if connected is not None:
                 self.reload()
 
-    def reload(self, select: str | None = None) -> None:
-        self._load(select)
+    def _forget_templates(self) -> None:
+        self.templates = []
+        self._fill_list()
+        self.query_one("#template-list", OptionList).loading = True
 
-    @work(exclusive=True, group="playground-load", exit_on_error=False)
-    async def _load(self, select: str | None = None) -> None:
+    @work(exclusive=True, group="playground-load", exit_on_error=False,
+          name="loading templates and models")
+    async def reload(self, select: str | None = None) -> None:
         client = self.pe.client_or_none()
-        if client is None:
-            return
         template_list = self.query_one("#template-list", OptionList)
+        if client is None:
+            template_list.loading = False
+            return
         try:
-            templates = [t async for t in _all_templates(client)]
+            templates = [t async for t in client.templates.iterate()]
             models = await client.models.list()
         except APIError as exc:
             self.pe.report_error(exc, "loading templates and models")
@@ -155,9 +153,13 @@ class PlaygroundScreen(Screen[None]):
             column.set_models(self.models, self.default_model)
         self.loaded = True
         self._fill_list()
-        wanted = select or (self.selected.template_id if self.selected else None)
-        if wanted:
-            self.select_template(wanted)
+        previous, self.selected = self.selected, None  # look it up again: it may have changed
+        if select:
+            self.select_template(select)
+        elif previous is not None:
+            if not (self.select_template(previous.template_id)
+                    or self.select_template(previous.name)):
+                self._show_template(None)
         elif self._draft_template:
             active = self.query_one("#source-tabs", TabbedContent).active
             self.select_template(self._draft_template)
@@ -205,13 +207,7 @@ class PlaygroundScreen(Screen[None]):
         self.query_one("#source-tabs", TabbedContent).active = "source-template"
         if self.selected is not None and self.selected.template_id == found.template_id:
             return True
-        self.selected = found
-        info = f"[b]{escape(found.name)}[/] v{escape(found.version)}"
-        if found.description:
-            info += f"\n[dim]{escape(found.description)}[/]"
-        self.query_one("#template-info", Static).update(info)
-        self._form_mounting = self.query_one(VariablesForm).show(found.template_id,
-                                                                 found.variables)
+        self._show_template(found)
         if move_highlight:
             option_list = self.query_one("#template-list", OptionList)
             try:
@@ -219,6 +215,20 @@ class PlaygroundScreen(Screen[None]):
             except LookupError:
                 pass  # filtered out of the list: still selected
         return True
+
+    def _show_template(self, template: Template | None) -> None:
+        """The chosen template's name, description, variables form and default settings."""
+        self.selected = template
+        info = ""
+        if template is not None:
+            info = f"[b]{escape(template.name)}[/] v{escape(template.version)}"
+            if template.description:
+                info += f"\n[dim]{escape(template.description)}[/]"
+        self.query_one("#template-info", Static).update(info)
+        self._form_mounting = self.query_one(VariablesForm).show(
+            template.template_id if template else None, template.variables if template else [])
+        for column in self.columns:
+            column.show_defaults(template.default_config if template else None)
 
     # ------------------------------------------------------------------ running
 
@@ -236,9 +246,12 @@ class PlaygroundScreen(Screen[None]):
             return RunRequest(prompt=prompt, extra_model_config=self.extra_model_config), []
         if self.selected is None:
             return None, ["pick a template first (or write a raw prompt)"]
+        defaults = self.selected.default_config or {}
         variables, problems = self.query_one(VariablesForm).collect()
         return RunRequest(template_id=self.selected.template_id, variables=variables,
-                          extra_model_config=self.extra_model_config), problems
+                          extra_model_config=self.extra_model_config,
+                          default_format=str(defaults.get("response_format") or "text")), problems
+
 
     def action_run(self) -> None:
         request, problems = self.build_request()
@@ -256,10 +269,13 @@ class PlaygroundScreen(Screen[None]):
         self.save_draft()
 
     def action_cancel(self) -> None:
-        cancelled = [column.cancel() for column in self.columns]
-        if any(cancelled):
+        stopped = [kind for column in self.columns if (kind := column.cancel())]
+        if "stream" in stopped:
             self.notify("Cancelled; the partial output stays and the server records the "
                         "execution as cancelled.")
+        elif stopped:
+            self.notify("Stopped waiting. Without streaming the server may still finish the "
+                        "execution (and charge for it).", severity="warning")
 
     def action_add_column(self) -> None:
         columns = self.columns
@@ -267,8 +283,10 @@ class PlaygroundScreen(Screen[None]):
             self.notify(f"Compare shows at most {MAX_COLUMNS} columns.", severity="warning")
             return
         index = max(c.index for c in columns) + 1
-        self.query_one("#columns").mount(OutputColumn(index, self.models, self.default_model,
-                                                      self.pe.clock))
+        column = OutputColumn(index, self.models, self.default_model, self.pe.clock)
+        self.query_one("#columns").mount(column)
+        column.call_after_refresh(column.show_defaults,
+                                  self.selected.default_config if self.selected else None)
 
     def action_remove_column(self) -> None:
         columns = self.columns
@@ -284,7 +302,7 @@ class PlaygroundScreen(Screen[None]):
         if not text:
             self.notify("Nothing to copy yet: run something first.", severity="warning")
             return
-        self.notify(self.pe.copy_text(text), timeout=8)
+        self.pe.copy_output(text)
 
     def action_save_template(self) -> None:
         prompt = self.query_one("#raw-prompt", TextArea).text
@@ -300,10 +318,6 @@ class PlaygroundScreen(Screen[None]):
 
         self.app.push_screen(SaveTemplateScreen(prompt), saved)
 
-    @on(OutputColumn.Finished)
-    def _column_finished(self, event: OutputColumn.Finished) -> None:
-        event.stop()
-
 
 def _template_line(template: Template) -> Text:
     """One line per template (name, then tags dimmed), cut with an ellipsis, never wrapped."""
@@ -311,14 +325,3 @@ def _template_line(template: Template) -> Text:
     if template.tags:
         line.append("  " + " ".join(template.tags), style="dim")
     return line
-
-
-async def _all_templates(client: Any) -> Any:
-    offset = 0
-    while True:
-        page = await client.templates.list(limit=100, offset=offset)
-        for template in page.templates:
-            yield template
-        offset += len(page.templates)
-        if not page.pagination.has_more or not page.templates:
-            return

@@ -19,7 +19,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from ...exceptions import APIError
 from ...models import Template
-from ..widgets.output_column import describe_error
+from ..errors import describe_error
 
 if TYPE_CHECKING:
     from ..app import PeApp

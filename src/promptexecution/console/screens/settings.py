@@ -3,7 +3,7 @@ config with tomli-w. Keys are masked on screen; a key can also be named by an en
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -11,17 +11,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.markup import escape
-from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static
+from textual.widgets import Button, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from ...exceptions import APIError
 from ..config import Profile, mask
-from ..widgets.header import ModeTabs, SessionLine
-from ..widgets.output_column import describe_error
+from ..errors import describe_error
+from .base import ModeScreen
 
 if TYPE_CHECKING:
-    from ..app import PeApp
+    pass
 
 _NAME = r"[A-Za-z0-9_\-]*"
 
@@ -40,7 +39,7 @@ def describe_profile(profile: Profile, default: str) -> str:
     return f"{profile.name}{star}  ·  {where}  ·  {key}"
 
 
-class SettingsScreen(Screen[None]):
+class SettingsScreen(ModeScreen):
     BINDINGS = [
         Binding("ctrl+s", "save_profile", "Save profile", id="settings.save", priority=True),
         Binding("ctrl+t", "test_profile", "Test", id="settings.test", priority=True),
@@ -50,13 +49,7 @@ class SettingsScreen(Screen[None]):
         super().__init__(id="settings")
         self.editing: str | None = None
 
-    @property
-    def pe(self) -> PeApp:
-        return cast("PeApp", self.app)
-
-    def compose(self) -> ComposeResult:
-        yield SessionLine()
-        yield ModeTabs()
+    def compose_body(self) -> ComposeResult:
         with Horizontal(id="settings-body"):
             with Vertical(id="profiles-pane"):
                 yield Label("Profiles", classes="section-title")
@@ -67,8 +60,9 @@ class SettingsScreen(Screen[None]):
                     yield Button("Make default", id="default")
                     yield Button("Remove", id="remove", variant="error")
                 yield Label("Theme", classes="section-title")
-                yield Select([(name, name) for name in self.pe.theme_names()], id="theme",
-                             allow_blank=False, value=self.pe.theme)
+                names = self.pe.theme_names()
+                yield Select([(name, name) for name in names], id="theme", allow_blank=False,
+                             value=self.pe.theme if self.pe.theme in names else names[0])
             with VerticalScroll(id="profile-form"):
                 yield Label("Profile", classes="section-title", id="form-title")
                 yield Label("name")
@@ -76,15 +70,15 @@ class SettingsScreen(Screen[None]):
                 yield Label("base URL (empty: the embedded local server)")
                 yield Input(id="base_url", placeholder="https://api.promptexecution.com/v2")
                 yield Label("API key (stored in the config file, mode 0600)")
-                yield Input(id="api_key", password=True, placeholder="leave empty to keep")
+                yield Input(id="api_key", password=True,
+                            placeholder="empty keeps the stored key")
                 yield Static("", id="key-shown", classes="hint")
-                yield Label("or the name of an env var holding the key")
+                yield Label("or the name of an env var holding the key (replaces a stored key)")
                 yield Input(id="api_key_env", placeholder="WORK_PE_KEY")
                 with Horizontal(classes="buttons"):
                     yield Button("Save", id="save", variant="primary")
                     yield Button("Test", id="test")
                 yield Static("", id="form-result")
-        yield Footer()
 
     def on_mount(self) -> None:
         self.watch(self.app, "theme", self._theme_shown)
@@ -145,7 +139,12 @@ class SettingsScreen(Screen[None]):
             self._result("✗ " + "; ".join(problems), "-error")
             return None
         old = self.pe.config.profiles.get(self.editing or "")
-        key = typed_key or (old.api_key if old else None)
+        if old is not None and old.name == "local" and name != "local":
+            self._result("✗ 'local' (the embedded server) keeps its name", "-error")
+            return None
+        key = typed_key or None
+        if not key and old is not None and (not key_env or key_env == old.api_key_env):
+            key = old.api_key  # "leave empty to keep", unless an env var now names the key
         return Profile(name, base_url, key if base_url else None, key_env if base_url else None)
 
     @on(Button.Pressed, "#save")
@@ -161,7 +160,7 @@ class SettingsScreen(Screen[None]):
         config.profiles[profile.name] = profile
         if self.pe.save_config(f"Profile {profile.name} saved."):
             self._result(f"✓ saved to {self.pe.config_path}", "-ok")
-        self.pe.reset_profile(profile.name)
+        self.pe.profile_changed(self.editing, profile)
         self._fill_profiles(profile.name)
 
     @on(Button.Pressed, "#new")
@@ -198,7 +197,7 @@ class SettingsScreen(Screen[None]):
         if config.default_profile == name:
             config.default_profile = "local"
         self.pe.save_config(f"Profile {name} removed.")
-        self.pe.reset_profile(name)
+        self.pe.profile_removed(name)
         self._fill_profiles("local")
 
     def _theme_shown(self, theme: str) -> None:

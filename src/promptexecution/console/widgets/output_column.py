@@ -7,6 +7,7 @@ shows an API error in place (code, message, request id) without touching any inp
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,13 +17,13 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.markup import escape
-from textual.message import Message
 from textual.widgets import Input, Label, Select, Static, Switch, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from ...client import ExecutionCompleted, ExecutionFailed, TextDelta
 from ...client.types import ExecutionResult
 from ...exceptions import APIError, StreamInterruptedError
+from ..errors import describe_error, error_code
 from .stream_view import OutputFormat, StreamView
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ class RunRequest:
     prompt: str | None = None
     variables: dict[str, Any] | None = None
     extra_model_config: dict[str, Any] = field(default_factory=dict)  # e.g. simulator knobs
+    default_format: str = "text"  # the template's own response_format, used when unset here
 
 
 def parse_settings(raw: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
@@ -64,8 +66,8 @@ def parse_settings(raw: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
 
 
 def metadata_line(execution: ExecutionResult) -> str:
-    """Four short lines, so that they fit a compare column: id; model and cost; tokens;
-    timings."""
+    """Five short lines, so that they fit a compare column: id; model and cost; tokens;
+    timings; tokens per second (empty when too fast to measure)."""
     meta = execution.metadata
     if meta is None:
         return execution.execution_id
@@ -73,41 +75,17 @@ def metadata_line(execution: ExecutionResult) -> str:
     timing = []
     generating = meta.execution_time
     if meta.time_to_first_token is not None:
-        timing.append(f"first token {meta.time_to_first_token:.2f}s")
+        timing.append(f"TTFT {meta.time_to_first_token:.2f}s")
         generating -= meta.time_to_first_token
     timing.append(f"total {meta.execution_time:.2f}s")
-    if generating >= 0.01 and meta.output_tokens:
-        timing.append(f"{meta.output_tokens / generating:,.0f} tokens/s")
+    speed = (f"{meta.output_tokens / generating:,.0f} tokens/s"
+             if generating >= 0.01 and meta.output_tokens else "")
     return "\n".join([execution.execution_id, f"{meta.model or '?'} · ${meta.cost:.6f}", tokens,
-                      " · ".join(timing)])
-
-
-def describe_error(error: BaseException) -> str:
-    if isinstance(error, APIError):
-        where = f" · request {error.request_id}" if error.request_id else ""
-        status = f"{error.status_code} " if getattr(error, "status_code", None) else ""
-        hint = ""
-        details = error.details or {}
-        if isinstance(details.get("suggestion"), str):
-            hint = f"\n{details['suggestion']}"
-        elif isinstance(details.get("errors"), list):
-            hint = "\n" + "\n".join(f"• {e.get('field', '')}: {e.get('message', e)}"
-                                    if isinstance(e, dict) else f"• {e}"
-                                    for e in details["errors"][:5])
-        return f"✗ {status}{error.code} · {error.message}{where}{hint}"
-    return f"✗ {type(error).__name__}: {error}"
+                      " · ".join(timing), speed])
 
 
 class OutputColumn(Vertical):
     """Settings on top, output tabs in the middle, the metadata line at the bottom."""
-
-    class Finished(Message):
-        """A run ended (completed, failed or cancelled); the Playground updates its state."""
-
-        def __init__(self, column: OutputColumn, outcome: str) -> None:
-            super().__init__()
-            self.column = column
-            self.outcome = outcome
 
     def __init__(self, index: int, models: list[str], default_model: str | None,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -119,6 +97,7 @@ class OutputColumn(Vertical):
         self.last_execution: ExecutionResult | None = None
         self.error: BaseException | None = None
         self._worker: Worker[None] | None = None
+        self._streaming_run = False
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="settings"):
@@ -140,8 +119,8 @@ class OutputColumn(Vertical):
                 yield Switch(value=True, id="stream", classes="stream")
             with Horizontal(classes="settings-row"):
                 yield Label("format", classes="setting-label")
-                yield Select([(f, f) for f in RESPONSE_FORMATS], value="text", compact=True,
-                             allow_blank=False, id="response_format", classes="format")
+                yield Select([(f, f) for f in RESPONSE_FORMATS], compact=True,
+                             prompt="template's", id="response_format", classes="format")
         yield Static("", classes="settings-problem")
         with TabbedContent(initial=f"output-{self.index}"):
             with TabPane("Output", id=f"output-{self.index}"):
@@ -188,9 +167,23 @@ class OutputColumn(Vertical):
         return config, problems
 
     @property
-    def response_format(self) -> str:
+    def response_format(self) -> str | None:
+        """The chosen format, or None: send none, the template's default applies."""
         value = self.query_one("#response_format", Select).value
-        return value if isinstance(value, str) else "text"
+        return value if isinstance(value, str) else None
+
+    def show_defaults(self, defaults: dict[str, Any] | None) -> None:
+        """A template's default_config shows as the placeholders of what it would set."""
+        if not self.is_attached:
+            return
+        defaults = defaults or {}
+        for name, fallback in (("temperature", "0-2"), ("top_p", "0-1"),
+                               ("max_tokens", "auto")):
+            value = defaults.get(name)
+            self.query_one(f"#{name}", Input).placeholder = (
+                f"{value} (template)" if value is not None else fallback)
+        fmt = defaults.get("response_format")
+        self.query_one("#response_format", Select).prompt = f"{fmt or 'text'} (default)"
 
     @property
     def streaming(self) -> bool:
@@ -212,7 +205,8 @@ class OutputColumn(Vertical):
 
     def start(self, request: RunRequest, config: dict[str, Any]) -> None:
         fmt = self.response_format
-        view_format: OutputFormat = "json" if fmt in ("json", "structured") else "markdown"
+        shown = fmt or request.default_format
+        view_format: OutputFormat = "json" if shown in ("json", "structured") else "markdown"
         self.view.clear(view_format)
         self.query_one(f"#rendered-view-{self.index}", StreamView).clear()
         self._show_error(None)
@@ -221,28 +215,28 @@ class OutputColumn(Vertical):
         self._worker = self._run(request, {**request.extra_model_config, **config}, fmt,
                                  self.streaming)
 
-    def cancel(self) -> bool:
-        if not self.running:
-            return False
-        assert self._worker is not None
+    def cancel(self) -> str | None:
+        """Stops a run: "stream" (the server records it cancelled), "wait" (a non-streamed
+        call: the server may still finish it), or None when nothing runs."""
+        if not self.running or self._worker is None:
+            return None
         self._worker.cancel()
-        return True
+        return "stream" if self._streaming_run else "wait"
 
-    @work(exclusive=True, group="run", exit_on_error=False)
-    async def _run(self, request: RunRequest, config: dict[str, Any], fmt: str,
+    @work(exclusive=True, group="run", exit_on_error=False, name="running")
+    async def _run(self, request: RunRequest, config: dict[str, Any], fmt: str | None,
                    stream: bool) -> None:
         app = cast("PeApp", self.app)
         client = app.client_or_none()
+        self._streaming_run = stream
         if client is None:
             self._show_error(RuntimeError("not connected yet; the header shows the state"))
             self._set_meta("not sent", "-failed")
-            self.post_message(self.Finished(self, "failed"))
             return
         args: dict[str, Any] = {"template_id": request.template_id, "prompt": request.prompt,
                                 "variables": request.variables, "model_config": config or None,
                                 "response_format": fmt}
         started = self._clock()
-        outcome = "failed"
         try:
             if stream:
                 async with client.stream(**args) as events:
@@ -257,7 +251,6 @@ class OutputColumn(Vertical):
             else:
                 self._set_meta("waiting for the model…", "-running")
                 self._finish(await client.execute(**args))
-            outcome = "completed"
         except StreamInterruptedError as exc:
             self.view.finish()
             self._show_error(exc)
@@ -265,16 +258,19 @@ class OutputColumn(Vertical):
         except APIError as exc:
             self.view.finish()
             self._show_error(exc)
-            self._set_meta(f"failed · {exc.code}", "-failed")
-        except BaseException as exc:  # cancelled (Esc), or the app is closing
-            self.view.finish()
-            kept = len(self.view.text)
-            self._set_meta(f"cancelled after {self._clock() - started:.1f}s · "
-                           f"{kept:,} characters kept", "-cancelled")
-            outcome = "cancelled"
-            self.post_message(self.Finished(self, outcome))
-            raise exc
-        self.post_message(self.Finished(self, outcome))
+            self._set_meta(f"failed · {error_code(exc)}", "-failed")
+        except asyncio.CancelledError:  # Esc, a removed column, or the app closing
+            if self.is_attached:
+                self.view.finish()
+                kept = len(self.view.text)
+                self._set_meta(f"cancelled after {self._clock() - started:.1f}s · "
+                               f"{kept:,} characters kept", "-cancelled")
+            raise
+        except Exception as exc:  # anything else is shown in place too, never swallowed
+            if self.is_attached:
+                self.view.finish()
+                self._show_error(exc)
+                self._set_meta("failed", "-failed")
 
     def _finish(self, execution: ExecutionResult) -> None:
         self.last_execution = execution

@@ -13,6 +13,8 @@ parses, highlighted as it is while still arriving) and `text`.
 from __future__ import annotations
 
 import json
+import re
+import time
 from typing import ClassVar, Literal
 
 from rich.console import RenderableType
@@ -38,14 +40,23 @@ class _Markdown(Markdown):
     elements: ClassVar = {**Markdown.elements, "heading_open": _LeftHeading}
 
 
+_LIST_ITEM = re.compile(r"\s*([-*+]|\d+[.)])\s")
+
+
 class MarkdownBlocks:
-    """Splits streamed Markdown into closed blocks and the open tail (no rendering here)."""
+    """Splits streamed Markdown into closed blocks and the open tail (no rendering here).
+
+    A blank line outside a code fence ends a block, unless the next line continues it: an
+    indented line (a list item's paragraph or code) or another item of the same list. So the
+    decision waits for that next line.
+    """
 
     def __init__(self) -> None:
         self.closed: list[str] = []
         self._current: list[str] = []  # complete lines of the open block
         self._partial = ""  # the last line, still without its newline
         self._fence: str | None = None  # the open code fence marker, if inside one
+        self._blank = False  # a blank line followed the open block
 
     @property
     def tail(self) -> str:
@@ -57,19 +68,30 @@ class MarkdownBlocks:
         lines = (self._partial + text).split("\n")
         self._partial = lines.pop()
         for line in lines:
-            stripped = line.lstrip()
-            if self._fence is None and stripped.startswith(("```", "~~~")):
-                self._fence = stripped[:3]
-            elif self._fence is not None and stripped.startswith(self._fence):
-                self._fence = None
-                self._current.append(line)
-                self._close()
-                continue
-            if not line.strip() and self._fence is None:
-                self._close()
-            else:
-                self._current.append(line)
+            self._line(line)
         return len(self.closed) - before
+
+    def _line(self, line: str) -> None:
+        stripped = line.lstrip()
+        if self._fence is not None:
+            self._current.append(line)
+            if stripped.startswith(self._fence):
+                self._fence = None
+            return
+        if not stripped:
+            self._blank = bool(self._current)
+            return
+        if self._blank:
+            self._blank = False
+            continues = line[:1] in (" ", "\t") or (
+                _LIST_ITEM.match(line) is not None and _LIST_ITEM.match(self._current[0]))
+            if continues:
+                self._current.append("")
+            else:
+                self._close()
+        if stripped.startswith(("```", "~~~")):
+            self._fence = stripped[:3]
+        self._current.append(line)
 
     def _close(self) -> None:
         if self._current:
@@ -97,6 +119,7 @@ class StreamView(ScrollView, can_focus=True):
         self._width = 0
         self._flush_timer: Timer | None = None
         self._pending = False
+        self._interval = 1 / self.FPS
         self.renders = 0  # how many times lines were rendered (for tests and benchmarks)
 
     # ------------------------------------------------------------------ content
@@ -122,7 +145,7 @@ class StreamView(ScrollView, can_focus=True):
         if self.output_format == "markdown":
             self._blocks.feed(text)
         if self._flush_timer is None:
-            self._flush_timer = self.set_timer(1 / self.FPS, self._timer_flush)
+            self._flush_timer = self.set_timer(self._interval, self._timer_flush)
         else:
             self._pending = True
 
@@ -150,10 +173,14 @@ class StreamView(ScrollView, can_focus=True):
 
     def _timer_flush(self) -> None:
         self._flush_timer = None
+        started = time.perf_counter()
         self._flush()
+        # A costly redraw (a long JSON answer is highlighted whole) gets rarer, so drawing
+        # never takes more than about a third of the time and keys stay responsive.
+        self._interval = max(1 / self.FPS, 3 * (time.perf_counter() - started))
         if self._pending:  # more arrived since the timer was set: keep ticking
             self._pending = False
-            self._flush_timer = self.set_timer(1 / self.FPS, self._timer_flush)
+            self._flush_timer = self.set_timer(self._interval, self._timer_flush)
 
     def _flush(self) -> None:
         if self._flush_timer is not None and not self._pending:

@@ -14,6 +14,7 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
+from textual.markup import escape
 from textual.widget import AwaitMount, Widget
 from textual.widgets import Input, Label, Static, Switch, TextArea
 
@@ -96,9 +97,9 @@ class VariableField(Vertical):
     def compose(self) -> ComposeResult:
         spec = self.spec
         mark = " *" if spec.required else ""
-        label = f"{spec.name}{mark} [dim]{spec.type}[/]"
-        if spec.description:
-            label += f" [dim]· {spec.description}[/]"
+        label = f"{escape(spec.name)}{mark} [dim]{spec.type}[/]"
+        if spec.description:  # the template's text: never markup
+            label += f" [dim]· {escape(spec.description)}[/]"
         yield Label(label, markup=True, classes="field-label")
         editor: Widget
         if spec.type == "boolean":
@@ -126,7 +127,14 @@ class VariableField(Vertical):
 
     @property
     def raw(self) -> str | bool:
-        editor = self.editor
+        """What is typed; before the editor is mounted, what it will start with."""
+        editors = self.query(".field-editor")
+        if not editors:
+            if self._raw is not None:
+                return self._raw
+            return bool(self.spec.default) if self.spec.type == "boolean" else initial_text(
+                self.spec)
+        editor = editors.first()
         if isinstance(editor, Switch):
             return editor.value
         if isinstance(editor, TextArea):
