@@ -76,21 +76,23 @@ async def connected(app: PeApp, limit: float = 30.0) -> None:
 
 
 async def use_raw_prompt(pilot: Any, app: PeApp, limit: float = 10.0) -> None:
-    """Switches the Playground's source to the raw prompt, and waits until it stays there
-    (filling the template list after connecting highlights a template, which switches the
-    source back to Template)."""
-    from textual.widgets import TabbedContent
+    """Switches the Playground's source to the raw prompt and focuses its editor (as clicking
+    into it would), then waits until that holds: setting the tab alone while the hidden
+    template filter keeps the focus lets Textual's focus handling switch the tab back."""
+    from textual.widgets import TabbedContent, TextArea
 
     playground = app.playground
     assert playground is not None
     tabs = playground.query_one("#source-tabs", TabbedContent)
+    editor = playground.query_one("#raw-prompt", TextArea)
     started = time.perf_counter()
     stable = 0
     while stable < 3:
         if time.perf_counter() - started > limit:
             raise TimeoutError("the Playground's source does not stay on the raw prompt")
-        if tabs.active != "source-raw":
+        if tabs.active != "source-raw" or app.focused is not editor:
             tabs.active = "source-raw"
+            editor.focus()
             stable = 0
         else:
             stable += 1

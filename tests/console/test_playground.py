@@ -377,3 +377,25 @@ async def test_esc_without_streaming_says_the_server_may_still_finish(
         await pilot.press("escape")
         await wait_for(pilot, lambda: not col.running)
         assert "may still finish" in list(app._notifications)[-1].message
+
+
+async def test_the_output_follows_a_long_stream_to_its_end(console_server: ServerHandle,
+                                                          tmp_path: Path) -> None:
+    app = make_app(console_server, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        app.playground.extra_model_config = {  # type: ignore[union-attr]
+            "simulate": {"output_tokens": 1500, "tokens_per_second": 6000}}
+        await fill(pilot, app, "analysis_template", data="a long one")
+        await pilot.press("ctrl+enter")
+        col = column(app)
+        await finished(pilot, col)
+        await pilot.pause(0.3)
+        view = col.view
+        assert view.max_scroll_y > 20 and view.following
+        assert view.scroll_y == view.max_scroll_y  # the end is on screen
+        view.scroll_to(y=0, animate=False, immediate=True)  # the user scrolls up...
+        assert not view.following
+        view.append("\n\nmore")  # ...and more text does not pull them back down
+        await pilot.pause(0.2)
+        assert view.scroll_y == 0

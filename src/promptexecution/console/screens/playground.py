@@ -5,6 +5,7 @@ three settings side by side.
 
 from __future__ import annotations
 
+import gc
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -151,6 +152,11 @@ class PlaygroundScreen(ModeScreen):
         self.default_model = models.default_model
         for column in self.query(OutputColumn):
             column.set_models(self.models, self.default_model)
+        if not self.loaded:
+            # Start-up objects (modules, widgets, templates) live as long as the app: moving
+            # them out of the collector's sight keeps full collections, which showed up as the
+            # longest pauses while streaming (tests/bench/bench_console_stream.py), short.
+            gc.freeze()
         self.loaded = True
         self._fill_list()
         previous, self.selected = self.selected, None  # look it up again: it may have changed

@@ -1,10 +1,10 @@
 """`StreamView`: model output that grows while it streams, drawn with Textual's line API.
 
-Textual's `Markdown` widget re-lays out every block on each append, so its cost grows with the
-document (170-190 tokens/s on a long answer). Here the text is cut into Markdown blocks at blank
-lines outside code fences; a block is rendered to lines once, when it is closed, and only the
-open tail is rendered again, at most `FPS` times a second. Drawing is `render_line`, so a
-frame costs the visible lines only.
+Textual's `Markdown` widget keeps a widget per block and lays them all out as the answer
+grows. Here the text is cut into Markdown blocks (at blank lines outside code fences, unless
+the next line continues the block); a block is rendered to lines once, when it is closed, and
+only the open tail is rendered again, at most `FPS` times a second. Drawing is `render_line`,
+so a frame costs the visible lines only. tests/bench/bench_console_stream.py compares the two.
 
 Three formats: `markdown` (default), `json` (pretty-printed and highlighted by pygments once it
 parses, highlighted as it is while still arriving) and `text`.
@@ -120,6 +120,7 @@ class StreamView(ScrollView, can_focus=True):
         self._flush_timer: Timer | None = None
         self._pending = False
         self._interval = 1 / self.FPS
+        self.following = True  # keep the end in view, until the user scrolls up
         self.renders = 0  # how many times lines were rendered (for tests and benchmarks)
 
     # ------------------------------------------------------------------ content
@@ -134,6 +135,8 @@ class StreamView(ScrollView, can_focus=True):
         if output_format is not None:
             self.output_format = output_format
         self._parts = []
+        self.scroll_to(y=0, animate=False, immediate=True)
+        self.following = True
         self._reset_rendering()
         self._flush()
 
@@ -192,7 +195,6 @@ class StreamView(ScrollView, can_focus=True):
         if width != self._width:
             self._width = width
             self._closed_lines, self._rendered_blocks = [], 0
-        follow = self.scroll_y >= self.max_scroll_y - 1
         if self.output_format == "markdown":
             for block in self._blocks.closed[self._rendered_blocks:]:
                 if self._closed_lines:
@@ -209,8 +211,10 @@ class StreamView(ScrollView, can_focus=True):
             self._tail_lines = self._strips_for(self._whole())
         self.virtual_size = Size(width, len(self._closed_lines) + len(self._tail_lines))
         self.refresh()
-        if follow:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        if self.following:
+            # After the layout: on the flush that first overflows, the scrollbar does not
+            # exist yet and an immediate scroll would be refused.
+            self.scroll_end(animate=False, immediate=False, x_axis=False)
 
     def _whole(self) -> RenderableType:
         text = self.text
@@ -257,6 +261,13 @@ class StreamView(ScrollView, can_focus=True):
 
     def _content_width(self) -> int:
         return max(0, self.scrollable_content_region.width - 1)  # keep a column for the bar
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if new_value < old_value <= self.max_scroll_y:  # the user scrolled up (not a clamp)
+            self.following = False
+        elif new_value >= self.max_scroll_y - 1:  # back at the end: follow again
+            self.following = True
 
     def on_mount(self) -> None:
         self.watch(self.app, "theme", lambda _: self.refresh_theme(), init=False)
