@@ -53,25 +53,27 @@ def scene_app(server: ServerHandle, config_dir: Path, theme: str = "pe-dark") ->
                  draft_file=config_dir / "draft.json")
 
 
-async def _until(pilot: Pilot[Any], check: Callable[[], object], limit: float = 10) -> None:
+async def wait_for(pilot: Pilot[Any], check: Callable[[], object], limit: float = 10) -> None:
     waited = 0.0
     while not check():
         if waited > limit:
-            raise AssertionError("scene did not reach its state")
+            raise AssertionError(f"timed out waiting for {check}")
         await pilot.pause(0.05)
         waited += 0.05
 
 
-async def _ready(pilot: Pilot[Any]) -> PeApp:
+async def ready(pilot: Pilot[Any]) -> PeApp:
+    """The app, once the Playground has its templates and models."""
     app = pilot.app
     assert isinstance(app, PeApp)
-    await _until(pilot, lambda: app.playground is not None and app.playground.loaded)
+    await wait_for(pilot, lambda: app.playground is not None and app.playground.loaded)
     return app
 
 
-async def _template(pilot: Pilot[Any], name: str, **values: str) -> PeApp:
-    app = await _ready(pilot)
-    assert app.playground is not None and app.playground.select_template(name)
+async def fill(pilot: Pilot[Any], app: PeApp, template: str, **values: str) -> None:
+    """Picks `template` and types `values` into its variables form."""
+    assert app.playground is not None
+    assert app.playground.select_template(template)
     await pilot.pause()
     for field in app.playground.query(VariableField):
         if field.spec.name in values:
@@ -80,6 +82,13 @@ async def _template(pilot: Pilot[Any], name: str, **values: str) -> PeApp:
                 editor.value = values[field.spec.name]
             elif isinstance(editor, TextArea):
                 editor.text = values[field.spec.name]
+    await pilot.pause()
+
+
+async def _template(pilot: Pilot[Any], name: str, **values: str) -> PeApp:
+    app = await ready(pilot)
+    await fill(pilot, app, name, **values)
+    assert app.playground is not None
     app.playground.query_one("#template-list").focus()
     await pilot.pause()
     return app
@@ -102,7 +111,7 @@ async def idle(pilot: Pilot[Any]) -> None:
 async def _run(pilot: Pilot[Any], app: PeApp) -> None:
     await pilot.press("ctrl+enter")
     for column in _columns(app):
-        await _until(pilot, lambda c=column: not c.running and (c.last_execution or c.error))
+        await wait_for(pilot, lambda c=column: not c.running and (c.last_execution or c.error))
     await _settle(pilot)
 
 
@@ -119,7 +128,7 @@ async def mid_stream(pilot: Pilot[Any]) -> None:
     app.playground.extra_model_config = {"simulate": {"hold_after_tokens": 60}}
     await pilot.press("ctrl+enter")
     column = _columns(app)[0]
-    await _until(pilot, lambda: len(column.view.text) > 150)
+    await wait_for(pilot, lambda: len(column.view.text) > 150)
     await _settle(pilot)
 
 
@@ -145,7 +154,7 @@ async def compare(pilot: Pilot[Any]) -> None:
 
 
 async def raw_prompt(pilot: Pilot[Any]) -> None:
-    app = await _ready(pilot)
+    app = await ready(pilot)
     assert app.playground is not None
     app.playground.query_one("#source-tabs", TabbedContent).active = "source-raw"
     area = app.playground.query_one("#raw-prompt", TextArea)
@@ -155,13 +164,13 @@ async def raw_prompt(pilot: Pilot[Any]) -> None:
 
 
 async def settings(pilot: Pilot[Any]) -> None:
-    await _ready(pilot)
+    await ready(pilot)
     await pilot.press("f9")
     await _settle(pilot)
 
 
 async def help_screen(pilot: Pilot[Any]) -> None:
-    await _ready(pilot)
+    await ready(pilot)
     await pilot.press("f1")
     await _settle(pilot)
 

@@ -23,7 +23,8 @@ from promptexecution.server.app import create_app
 from tests.conftest import ServerHandle, running_server
 
 from .conftest import make_app
-from .test_playground import SIZE, column, fill, finished, ready, text_of, wait_for
+from .scenes import fill, ready, wait_for
+from .test_playground import SIZE, column, finished, text_of
 
 
 def header(app: PeApp) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,42 +17,13 @@ from promptexecution.console.widgets.variables_form import VariableField
 from tests.conftest import ServerHandle
 
 from .conftest import make_app
+from .scenes import fill, ready, wait_for
 
 SIZE = (140, 42)
 
 
-async def wait_for(pilot: Pilot[Any], check: Callable[[], object], limit: float = 10) -> None:
-    waited = 0.0
-    while not check():
-        if waited > limit:
-            raise AssertionError(f"timed out waiting for {check}")
-        await pilot.pause(0.05)
-        waited += 0.05
-
-
-async def ready(pilot: Pilot[Any]) -> PeApp:
-    app = pilot.app
-    assert isinstance(app, PeApp)
-    await wait_for(pilot, lambda: app.playground is not None and app.playground.loaded)
-    return app
-
-
 def text_of(widget: Static) -> str:
     return str(widget.render())
-
-
-async def fill(pilot: Pilot[Any], app: PeApp, template: str, **values: str) -> None:
-    assert app.playground is not None
-    assert app.playground.select_template(template)
-    await pilot.pause()
-    for field in app.playground.query(VariableField):
-        if field.spec.name in values:
-            editor = field.editor
-            if isinstance(editor, Input):
-                editor.value = values[field.spec.name]
-            elif isinstance(editor, TextArea):
-                editor.text = values[field.spec.name]
-    await pilot.pause()
 
 
 def column(app: PeApp, index: int = 1) -> OutputColumn:
