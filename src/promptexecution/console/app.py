@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -76,6 +75,7 @@ class PeApp(App[None]):
         output_file: Path | None = None,
         heartbeat: float = 15.0,
         draft_file: Path | None = None,
+        handle_signals: bool = False,
     ) -> None:
         self.config_path = config_path or config_module.config_path()
         self.config = config if config is not None else config_module.load(self.config_path)
@@ -84,6 +84,7 @@ class PeApp(App[None]):
         self._embedded = embedded
         self._output_file = output_file
         self._heartbeat = heartbeat
+        self._handle_signals = handle_signals  # only `pe` itself; tests keep their signals
         self.draft_file = draft_file or default_draft_path()
         self._startup_notes: list[tuple[str, str]] = []
         super().__init__()
@@ -153,13 +154,12 @@ class PeApp(App[None]):
             self.notify(message, severity=severity, timeout=10)  # type: ignore[arg-type]
         self.switch_profile(self.profile_name, announce=False)
         self.set_interval(self._heartbeat, self._check_connection)
-        self._exit_on_hangup()
+        if self._handle_signals:
+            self._exit_on_hangup()
 
     def _exit_on_hangup(self) -> None:
         """A closed terminal (SIGHUP) or a `kill` (SIGTERM) exits like ctrl+q, so the embedded
         server this console started is stopped rather than orphaned."""
-        if threading.current_thread() is not threading.main_thread():
-            return  # tests drive the app elsewhere; signals belong to the main thread
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGHUP, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):

@@ -11,7 +11,7 @@ def run_console(profile: str | None = None) -> int:
     path = config_path()
     config = load(path)
     config.profile(profile)  # an unknown profile is reported before the screen takes over
-    app = PeApp(config, config_path=path, profile=profile)
+    app = PeApp(config, config_path=path, profile=profile, handle_signals=True)
     try:
         app.run()
     finally:
