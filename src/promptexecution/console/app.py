@@ -166,9 +166,12 @@ class PeApp(App[None]):
                 loop.add_signal_handler(signum, self._save_and_exit)
 
     def _save_and_exit(self) -> None:
-        if self.playground is not None and self.playground.is_mounted:
-            self.playground.save_draft()
+        self._save_draft()
         self.exit()
+
+    def _save_draft(self) -> None:
+        if self.playground is not None and self.playground.is_mounted:
+            self.playground.save_draft()  # nothing typed is lost by quitting
 
     def _check_connection(self) -> None:
         """A quiet server may have gone away: one cheap read (it counts against no limit)
@@ -231,9 +234,7 @@ class PeApp(App[None]):
                     self.profile_name = profile.name
             return
         if session is not None:
-            self.sessions.pop(old_name or profile.name, None)
-            self.workers.cancel_group(self, f"connect-{session.profile.name}")
-            self._close_session(session)
+            self.profile_removed(old_name or profile.name)
         if current:
             self.profile_name = profile.name
             self.switch_profile(profile.name, announce=False)
@@ -289,8 +290,7 @@ class PeApp(App[None]):
             self.push_screen(HelpScreen())
 
     async def action_quit(self) -> None:
-        if self.playground is not None and self.playground.is_mounted:
-            self.playground.save_draft()  # nothing typed is lost by quitting
+        self._save_draft()
         if any(s.embedded and s.embedded.started_here for s in self.sessions.values()):
             self.notify("Stopping the embedded server…")
         for session in list(self.sessions.values()):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from ..client import AsyncPromptExecutionClient, RequestEvent
+from ..client._core import retry_after_seconds
 from ..exceptions import (
     APIConnectionError,
     APIError,
@@ -87,9 +88,9 @@ class ApiSession:
                     self.client = None
             except APIError as exc:  # it answers, but not yet usefully (503, 429, 500...)
                 self._update(state="offline", message=f"{exc.code}: {exc.message}; retrying")
-                wait = _retry_after(exc)
+                wait = retry_after_seconds(exc.headers.get("retry-after"))
                 if wait is not None:
-                    await asyncio.sleep(wait)
+                    await asyncio.sleep(min(wait, 60.0))
                     continue
             delay = self.retry_delays[min(attempt, len(self.retry_delays) - 1)]
             attempt += 1
@@ -147,10 +148,3 @@ class ApiSession:
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
 
-
-def _retry_after(error: APIError, cap: float = 60.0) -> float | None:
-    value = error.headers.get("retry-after") if error.headers else None
-    try:
-        return min(cap, max(0.0, float(value))) if value is not None else None
-    except ValueError:
-        return None

@@ -119,8 +119,7 @@ class PlaygroundScreen(ModeScreen):
         """Loads templates and models whenever a connection is (re)established."""
         connected = (status.profile, status.base_url) if status.state == "connected" else None
         if connected != self._connected_to:
-            if (connected is not None and self._connected_to is not None
-                    and connected != self._connected_to):
+            if connected is not None and self._connected_to is not None:
                 self._forget_templates()  # another profile: its templates are not these
             self._connected_to = connected
             if connected is not None:
@@ -257,7 +256,6 @@ class PlaygroundScreen(ModeScreen):
         return RunRequest(template_id=self.selected.template_id, variables=variables,
                           extra_model_config=self.extra_model_config,
                           default_format=str(defaults.get("response_format") or "text")), problems
-
 
     def action_run(self) -> None:
         request, problems = self.build_request()
