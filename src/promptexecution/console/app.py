@@ -27,12 +27,13 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from . import config as config_module
-from .clipboard import copy_with_tool, write_private
+from .clipboard import copy_with_tool
 from .commands import ProfileCommands, TemplateCommands, ThemeCommands
 from .config import ConfigError, ConsoleConfig, Profile
 from .drafts import default_draft_path
 from .embedded import EmbeddedServer
 from .errors import describe_error
+from .files import write_private
 from .screens.help import HelpScreen
 from .screens.playground import PlaygroundScreen
 from .screens.save_template import SaveTemplateScreen

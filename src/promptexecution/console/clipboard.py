@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 _TOOLS: tuple[tuple[str, ...], ...] = (
     ("pbcopy",),
@@ -43,11 +42,3 @@ def copy_with_tool(text: str) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return tool[0]
-
-
-def write_private(path: Path, text: str) -> None:
-    """Writes a file only its owner can read (model output may be private)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .files import write_private
+
 ENV_KEYS = ("PE_API_KEY", "PROMPT_EXECUTION_API_KEY")
 
 
@@ -124,7 +126,6 @@ def save(config: ConsoleConfig, path: Path | None = None) -> Path:
     import tomli_w
 
     path = path or config_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
     data: dict[str, Any] = {
         "default_profile": config.default_profile,
         "theme": config.theme,
@@ -132,11 +133,7 @@ def save(config: ConsoleConfig, path: Path | None = None) -> Path:
     }
     if config.bindings:
         data["bindings"] = dict(config.bindings)
-    tmp = path.with_suffix(".toml.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        tomli_w.dump(data, handle)
-    os.replace(tmp, path)
+    write_private(path, tomli_w.dumps(data))
     return path
 
 

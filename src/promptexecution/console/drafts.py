@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from .files import write_private
 
 
 @dataclass
@@ -43,10 +44,5 @@ def load_draft(path: Path) -> Draft:
 
 
 def save_draft(draft: Draft, path: Path) -> None:
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # prompts are private
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(asdict(draft), handle)
-        os.replace(tmp, path)
+    with contextlib.suppress(OSError):  # a convenience: never in the way of quitting
+        write_private(path, json.dumps(asdict(draft)))
