@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, cast, get_args
 
 from textual import work
 from textual.app import ComposeResult
@@ -23,13 +23,23 @@ from textual.worker import Worker, WorkerState
 from ...client import ExecutionCompleted, ExecutionFailed, TextDelta
 from ...client.types import ExecutionResult
 from ...exceptions import APIError, StreamInterruptedError
+from ...models import ModelSettings, ResponseFormat
 from ..errors import describe_error, error_code
 from .stream_view import OutputFormat, StreamView
 
 if TYPE_CHECKING:
     from ..app import PeApp
 
-RESPONSE_FORMATS = ("text", "json", "structured")
+RESPONSE_FORMATS: tuple[str, ...] = get_args(ResponseFormat)
+NUMERIC_SETTINGS = {"temperature": float, "top_p": float, "max_tokens": int}
+
+
+def _bounds(name: str) -> tuple[float, float]:
+    """The request model's own limits for a setting, so the console never disagrees."""
+    metadata = ModelSettings.model_fields[name].metadata  # pydantic's Ge(...) and Le(...)
+    low = next(m.ge for m in metadata if hasattr(m, "ge"))
+    high = next(m.le for m in metadata if hasattr(m, "le"))
+    return float(low), float(high)
 
 
 @dataclass(frozen=True)
@@ -47,9 +57,8 @@ def parse_settings(raw: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
     """The column's model_config from its inputs; problems name the field and the fix."""
     config: dict[str, Any] = {}
     problems: list[str] = []
-    bounds = {"temperature": (float, 0.0, 2.0), "top_p": (float, 0.0, 1.0),
-              "max_tokens": (int, 1, 1_000_000)}
-    for name, (kind, low, high) in bounds.items():
+    for name, kind in NUMERIC_SETTINGS.items():
+        low, high = _bounds(name)
         text = raw.get(name, "").strip()
         if not text:
             continue
@@ -155,8 +164,7 @@ class OutputColumn(Vertical):
                                                                     WorkerState.RUNNING)
 
     def model_config(self) -> tuple[dict[str, Any], list[str]]:
-        raw = {name: self.query_one(f"#{name}", Input).value
-               for name in ("temperature", "max_tokens", "top_p")}
+        raw = {name: self.query_one(f"#{name}", Input).value for name in NUMERIC_SETTINGS}
         config, problems = parse_settings(raw)
         model = self.query_one("#model", Select).value
         if isinstance(model, str):

@@ -121,7 +121,7 @@ class StreamView(ScrollView, can_focus=True):
         self._pending = False
         self._interval = 1 / self.FPS
         self.following = True  # keep the end in view, until the user scrolls up
-        self.renders = 0  # how many times lines were rendered (for tests and benchmarks)
+        self._styles: RichTheme | None = None  # Markdown colours, built once per theme
 
     # ------------------------------------------------------------------ content
 
@@ -233,20 +233,22 @@ class StreamView(ScrollView, can_focus=True):
 
     def _markdown_styles(self) -> RichTheme:
         """Headings, inline code and links in the current theme's colours."""
+        if self._styles is not None:
+            return self._styles
         colours = self.app.theme_variables
         primary, accent = colours.get("primary", "blue"), colours.get("accent", "yellow")
-        return RichTheme({
+        self._styles = RichTheme({
             "markdown.h1": f"bold underline {primary}", "markdown.h2": f"bold {primary}",
             "markdown.h3": f"bold {accent}", "markdown.h4": f"italic {accent}",
             "markdown.code": f"bold {accent}", "markdown.link": f"underline {primary}",
             "markdown.item.bullet": f"bold {primary}",
         })
+        return self._styles
 
     def _markdown_strips(self, text: str) -> list[Strip]:
         return self._strips_for(_Markdown(text, code_theme=self._code_theme))
 
     def _strips_for(self, renderable: RenderableType) -> list[Strip]:
-        self.renders += 1
         console = self.app.console
         options = console.options.update(width=self._width, height=None, highlight=False)
         with console.use_theme(self._markdown_styles()):
@@ -277,6 +279,7 @@ class StreamView(ScrollView, can_focus=True):
 
     def refresh_theme(self) -> None:
         """Code colours follow the theme: render everything again."""
+        self._styles = None
         self._width = 0
         self._flush()
 
