@@ -122,6 +122,15 @@ async def test_templates_every_method(server: ServerHandle) -> None:
 # ---------------------------------------------------------------------------- execute
 
 
+async def test_templates_iterate_across_pages(server: ServerHandle) -> None:
+    async with client_for(server, server.make_key()) as client:
+        for n in range(5):
+            await client.templates.create(f"paged_{n}", f"Page {n}")
+        listed = [t.name for t in (await client.templates.list(limit=100)).templates]
+        walked = [t.name async for t in client.templates.iterate(page_size=2)]
+        assert walked == listed and len(walked) == 5
+
+
 async def test_execute_a_prompt_and_a_template(server: ServerHandle) -> None:
     name = unique()
     async with client_for(server) as client:

@@ -96,6 +96,15 @@ def test_templates_every_method(server: ServerHandle) -> None:
 # ---------------------------------------------------------------------------- execute
 
 
+def test_templates_iterate_across_pages(server: ServerHandle) -> None:
+    with client_for(server, server.make_key()) as client:
+        for n in range(5):
+            client.templates.create(f"paged_{n}", f"Page {n}")
+        listed = [t.name for t in client.templates.list(limit=100).templates]
+        walked = [t.name for t in client.templates.iterate(page_size=2)]
+        assert walked == listed and len(walked) == 5
+
+
 def test_execute_prompt_template_and_idempotency_key(server: ServerHandle) -> None:
     name = unique()
     with client_for(server) as client:

@@ -28,6 +28,7 @@ from ..models import (
 )
 from . import _requests as rq
 from ._core import ClientCore, Observer, Plan, RateLimitState, RequestSpec, Send, resolve_config
+from ._paging import aiterate_pages
 from .streaming import AsyncExecutionStream
 from .types import ExecutionResult
 
@@ -201,16 +202,10 @@ class AsyncTemplates(_AsyncResource):
     async def list(self, **filters: Any) -> TemplateList:
         return await self._client._call(rq.list_templates(**filters), TemplateList)
 
-    async def iterate(self, *, page_size: int = 100, **filters: Any) -> AsyncIterator[Template]:
+    def iterate(self, *, page_size: int = 100, **filters: Any) -> AsyncIterator[Template]:
         """Every matching template, fetching page after page as you go."""
-        offset = 0
-        while True:
-            page = await self.list(limit=page_size, offset=offset, **filters)
-            for template in page.templates:
-                yield template
-            offset += len(page.templates)
-            if not page.pagination.has_more or not page.templates:
-                return
+        return aiterate_pages(lambda offset: self.list(limit=page_size, offset=offset, **filters),
+                              lambda page: page.templates)
 
     async def update(self, template_id: str, **fields: Any) -> Template:
         return await self._client._call(rq.update_template(template_id, **fields), Template)
@@ -242,17 +237,10 @@ class AsyncExecutions(_AsyncResource):
                                   status=status, date_from=date_from, date_to=date_to)
         return await self._client._call(spec, ExecutionList)
 
-    async def iterate(self, *, page_size: int = 100, **filters: Any
-                      ) -> AsyncIterator[ExecutionSummary]:
+    def iterate(self, *, page_size: int = 100, **filters: Any) -> AsyncIterator[ExecutionSummary]:
         """Every matching execution, fetching page after page as you go."""
-        offset = 0
-        while True:
-            page = await self.list(limit=page_size, offset=offset, **filters)
-            for item in page.executions:
-                yield item
-            offset += len(page.executions)
-            if not page.pagination.has_more or not page.executions:
-                return
+        return aiterate_pages(lambda offset: self.list(limit=page_size, offset=offset, **filters),
+                              lambda page: page.executions)
 
 
 class AsyncRateLimits(_AsyncResource):
@@ -289,17 +277,12 @@ class AsyncBatches(_AsyncResource):
     async def results(self, batch_id: str, **page: Any) -> BatchResults:
         return await self._client._call(rq.batch_results(batch_id, **page), BatchResults)
 
-    async def iterate_results(self, batch_id: str, *, status: str | None = None,
-                              page_size: int = 1000) -> AsyncIterator[BatchItemResult]:
+    def iterate_results(self, batch_id: str, *, status: str | None = None,
+                        page_size: int = 1000) -> AsyncIterator[BatchItemResult]:
         """Every result in input order, a page at a time."""
-        offset = 0
-        while True:
-            page = await self.results(batch_id, status=status, limit=page_size, offset=offset)
-            for item in page.results:
-                yield item
-            offset += len(page.results)
-            if page.pagination is None or not page.pagination.has_more or not page.results:
-                return
+        return aiterate_pages(
+            lambda offset: self.results(batch_id, status=status, limit=page_size, offset=offset),
+            lambda page: page.results)
 
     async def cancel(self, batch_id: str) -> BatchSummary:
         return await self._client._call(rq.batch_action(batch_id, "cancel"), BatchSummary)

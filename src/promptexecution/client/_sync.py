@@ -30,6 +30,7 @@ from ..models import (
 from . import _requests as rq
 from ._async import AsyncPromptExecutionClient
 from ._core import ClientCore, Observer, Plan, RateLimitState, RequestSpec, Send, resolve_config
+from ._paging import iterate_pages
 from .streaming import ExecutionStream
 from .types import ExecutionResult
 
@@ -222,13 +223,8 @@ class Templates(_Resource):
 
     def iterate(self, *, page_size: int = 100, **filters: Any) -> Iterator[Template]:
         """Every matching template, fetching page after page as you go."""
-        offset = 0
-        while True:
-            page = self.list(limit=page_size, offset=offset, **filters)
-            yield from page.templates
-            offset += len(page.templates)
-            if not page.pagination.has_more or not page.templates:
-                return
+        return iterate_pages(lambda offset: self.list(limit=page_size, offset=offset, **filters),
+                             lambda page: page.templates)
 
     def update(self, template_id: str, **fields: Any) -> Template:
         return self._client._call(rq.update_template(template_id, **fields), Template)
@@ -260,13 +256,9 @@ class Executions(_Resource):
         return self._client._call(spec, ExecutionList)
 
     def iterate(self, *, page_size: int = 100, **filters: Any) -> Iterator[ExecutionSummary]:
-        offset = 0
-        while True:
-            page = self.list(limit=page_size, offset=offset, **filters)
-            yield from page.executions
-            offset += len(page.executions)
-            if not page.pagination.has_more or not page.executions:
-                return
+        """Every matching execution, fetching page after page as you go."""
+        return iterate_pages(lambda offset: self.list(limit=page_size, offset=offset, **filters),
+                             lambda page: page.executions)
 
 
 class RateLimitsResource(_Resource):
@@ -304,13 +296,10 @@ class Batches(_Resource):
 
     def iterate_results(self, batch_id: str, *, status: str | None = None,
                         page_size: int = 1000) -> Iterator[BatchItemResult]:
-        offset = 0
-        while True:
-            page = self.results(batch_id, status=status, limit=page_size, offset=offset)
-            yield from page.results
-            offset += len(page.results)
-            if page.pagination is None or not page.pagination.has_more or not page.results:
-                return
+        """Every result in input order, a page at a time."""
+        return iterate_pages(
+            lambda offset: self.results(batch_id, status=status, limit=page_size, offset=offset),
+            lambda page: page.results)
 
     def cancel(self, batch_id: str) -> BatchSummary:
         return self._client._call(rq.batch_action(batch_id, "cancel"), BatchSummary)
