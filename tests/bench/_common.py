@@ -242,6 +242,17 @@ class ServerProcess:
             print(f"  ! {self.name} exited with code {code}:\n{self.log_tail()}", flush=True)
 
 
+def exit_status(problems: Sequence[str], server: ServerProcess | None = None) -> int:
+    """Prints each problem, and a server that died; 1 when anything went wrong, else 0."""
+    for problem in problems:
+        print(f"ERROR: {problem}")
+    died = server is not None and server.exit_code not in (0, None)
+    if died:
+        assert server is not None
+        print(f"ERROR: pe serve exited with {server.exit_code}")
+    return 1 if problems or died else 0
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far (Linux /proc; NaN elsewhere)."""
     try:

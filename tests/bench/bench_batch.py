@@ -22,6 +22,7 @@ import httpx
 from ._common import (
     Pinning,
     ServerProcess,
+    exit_status,
     machine_summary,
     pe_serve_argv,
     read_local_key,
@@ -120,9 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                 problems += check_results(client, progress["batch_id"], args.slow)
     print("  exactly one completed result per item, in input order: "
           f"{'ok' if not problems else 'FAILED'}")
-    for problem in problems:
-        print(f"ERROR: {problem}")
-    return 1 if problems else 0
+    return exit_status(problems)
 
 
 if __name__ == "__main__":

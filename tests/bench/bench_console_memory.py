@@ -43,6 +43,7 @@ from promptexecution.console.widgets.stream_view import StreamView
 
 from ._common import (
     ServerProcess,
+    exit_status,
     fmt_runs,
     machine_summary,
     median,
@@ -212,15 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     completed = len(result.chars)
     print(f"  checks ({args.runs} runs completed, view text == content each time): "
           f"{'ok' if not result.problems and completed == args.runs else 'FAILED'}")
-    for problem in result.problems:
-        print(f"ERROR: {problem}")
-    if not result.problems and completed != args.runs:
-        print(f"ERROR: only {completed} of {args.runs} runs completed")
-        return 1
-    if server.exit_code not in (0, None):
-        print(f"ERROR: pe serve exited with {server.exit_code}")
-        return 1
-    return 1 if result.problems else 0
+    problems = result.problems or (
+        [] if completed == args.runs else [f"only {completed} of {args.runs} runs completed"])
+    return exit_status(problems, server)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,7 @@ from ._common import (
     DIE_WITH_PARENT,
     PYTHON,
     ServerProcess,
+    exit_status,
     fmt_runs,
     machine_summary,
     median,
@@ -531,9 +532,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{results['cold']['connected'] * 1000:.0f} ms")
     print(f"  checks (frames, connected, exit 0, the warm server kept, the cold server "
           f"stopped, nothing left behind): {'ok' if not problems else 'FAILED'}")
-    for problem in problems:
-        print(f"ERROR: {problem}")
-    return 1 if problems else 0
+    return exit_status(problems)
 
 
 if __name__ == "__main__":

@@ -79,6 +79,7 @@ from promptexecution.console.widgets.stream_view import StreamView
 from ._common import (
     Pinning,
     ServerProcess,
+    exit_status,
     fmt_runs,
     machine_summary,
     median,
@@ -696,12 +697,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{median([r.cpu for r in baseline]) * 100:.0f}%")
     print("  checks (content == document, widget text == document, rendered lines end with "
           f"the document's end, every typed letter landed): {'ok' if not problems else 'FAILED'}")
-    for problem in problems:
-        print(f"ERROR: {problem}")
-    if server.exit_code not in (0, None):
-        print(f"ERROR: pe serve exited with {server.exit_code}")
-        return 1
-    return 1 if problems else 0
+    return exit_status(problems, server)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from promptexecution.server.store import Store, hash_key
 
 from ._common import (
     ServerProcess,
+    exit_status,
     fmt_runs,
     machine_summary,
     median,
@@ -336,12 +337,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{TARGET_P99_MS:g} ms for every query)")
     print("  correctness: pagination.total == SELECT COUNT(*) and first page == brute-force "
           f"ORDER BY for every query: {'ok' if not failures else 'FAILED'}")
-    for failure in failures:
-        print(f"ERROR: {failure}")
-    if server.exit_code not in (0, None):
-        print(f"ERROR: pe serve exited with {server.exit_code}")
-        return 1
-    return 1 if failures else 0
+    return exit_status(failures, server)
 
 
 if __name__ == "__main__":

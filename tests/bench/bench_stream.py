@@ -22,6 +22,7 @@ from httpx_sse import connect_sse
 
 from ._common import (
     ServerProcess,
+    exit_status,
     fmt_runs,
     machine_summary,
     median,
@@ -125,12 +126,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{verdict(worst < TARGET_SECONDS * 1000)}")
     print("  content check (joined deltas == completed.content, output_tokens >= "
           f"{args.tokens:,}): {'ok' if not problems else 'FAILED'}")
-    for problem in problems:
-        print(f"ERROR: {problem}")
-    if server.exit_code not in (0, None):
-        print(f"ERROR: pe serve exited with {server.exit_code}")
-        return 1
-    return 1 if problems else 0
+    return exit_status(problems, server)
 
 
 if __name__ == "__main__":
