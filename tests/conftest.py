@@ -16,10 +16,11 @@ import pytest
 import uvicorn
 
 from promptexecution.server.app import DB_NAME, create_app
-from promptexecution.server.clock import Clock, IdSource
-from promptexecution.server.config import ServerConfig
 from promptexecution.server.context import ServerContext
-from promptexecution.server.store import Store
+from promptexecution.server.core.accounts import AccountStore
+from promptexecution.server.core.clock import Clock, IdSource
+from promptexecution.server.core.config import ServerConfig
+from promptexecution.server.db.connection import Database
 
 
 @dataclass
@@ -45,7 +46,8 @@ class ServerHandle:
         account_id: str | None = None,
     ) -> str:
         """A key on a new account of `plan` (through a second connection, like `pe keys`)."""
-        store = Store(self.data_dir / DB_NAME)
+        database = Database(self.data_dir / DB_NAME)
+        store = AccountStore(database)
         try:
             now = int(time.time() * 1_000_000)
             if account_id is None:
@@ -55,7 +57,7 @@ class ServerHandle:
             )
             return plaintext
         finally:
-            store.close()
+            database.close()
 
     def client(self, key: str | None = None, **kwargs: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key or self.local_key}"}
@@ -116,7 +118,7 @@ def running_server(
                 app=app,
             )
     finally:
-        app.state.ctx.store.close()
+        app.state.ctx.database.close()
 
 
 @pytest.fixture(scope="session")

@@ -96,7 +96,7 @@ def _console(profile: str | None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import logging
 
-    from .server.config import ConfigError
+    from .server.core.config import ConfigError
     from .server.runner import AlreadyRunning, serve
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
@@ -109,12 +109,14 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _keys(args: argparse.Namespace) -> int:
-    from .server.clock import from_micros, iso, system_clock, to_micros
-    from .server.store import Store
+    from .server.core.accounts import AccountStore
+    from .server.core.clock import from_micros, iso, system_clock, to_micros
+    from .server.db.connection import Database
 
     data_dir = _data_dir(args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(data_dir / "pe.sqlite3")
+    database = Database(data_dir / "pe.sqlite3")
+    store = AccountStore(database)
     now = to_micros(system_clock())
     try:
         if args.keys_command == "create":
@@ -170,7 +172,7 @@ def _keys(args: argparse.Namespace) -> int:
         print(f"revoked {revoked.id} ({revoked.display_prefix}…)")
         return 0
     finally:
-        store.close()
+        database.close()
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ import uvicorn
 from fastapi.responses import Response
 
 from promptexecution.server.app import create_app
-from promptexecution.server.config import ServerConfig
-from promptexecution.server.demo import LOCAL_KEY_FILE
+from promptexecution.server.bootstrap import LOCAL_KEY_FILE
+from promptexecution.server.core.config import ServerConfig
 from promptexecution.server.runner import bind, data_dir_lock
 
 BARE_PATH = "/bench/bare"

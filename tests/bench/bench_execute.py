@@ -114,10 +114,11 @@ def _profile(server: ServerProcess, target: loadgen.Target, args: argparse.Names
 
 
 _AREAS = (
-    ("promptexecution/server/store.py", "SQLite (store.py: queries, inserts, COMMIT)"),
+    ("promptexecution/server/db/", "SQLite (db/: connection, group commit)"),
+    ("promptexecution/server/executions/store.py", "SQLite (executions/store.py: inserts)"),
     ("promptexecution/server/providers/", "simulator (text generation)"),
     ("random.py", "simulator/ids (random)"),
-    ("promptexecution/server/rendering.py", "template rendering"),
+    ("promptexecution/server/templates/rendering.py", "template rendering"),
     ("jinja2/", "template rendering"),
     ("json/", "JSON encoding"),
     ("pydantic", "request validation (pydantic)"),
@@ -133,7 +134,8 @@ def print_profile(folded: str, top: int = 20) -> None:
     """Where the server's time goes, from py-spy's folded stacks (self time of leaf frames).
 
     Time spent in C (SQLite, the json encoder, syscalls) counts toward the Python line that
-    called it, so `Store.insert_executions (store.py:N)` at the COMMIT line is SQLite's commit.
+    called it, so `ExecutionStore.insert_executions_of (store.py:N)` at the COMMIT line is
+    SQLite's commit.
     """
     own: Counter[str] = Counter()
     lines: Counter[str] = Counter()

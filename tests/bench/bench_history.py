@@ -3,7 +3,7 @@
     python -m tests.bench.bench_history [--rows 1000000] [--requests 200]
 
 1. A fresh data dir is created with `create_app` (local enterprise account, key file, seeded
-   templates); the executions are bulk-loaded with `Store.insert_executions` in a few large
+   templates); the executions are bulk-loaded with `ExecutionStore.insert_executions` in a few large
    transactions BEFORE the server starts: 30 days, 10 template ids (7 seeded `tmpl_` ids, 2
    ids of templates that no longer exist, and prompt-only executions without one), ~85%
    completed / 10% failed / 5% cancelled, bodies of ~1-2 KB shaped like real executions.
@@ -29,9 +29,12 @@ from typing import Any
 import httpx
 
 from promptexecution.server.app import DB_NAME, create_app
+from promptexecution.server.core.accounts import AccountStore, hash_key
+from promptexecution.server.db.connection import Database
+from promptexecution.server.executions.store import ExecutionStore
 from promptexecution.server.providers.base import GenerationRequest
 from promptexecution.server.providers.simulator import compose
-from promptexecution.server.store import Store, hash_key
+from promptexecution.server.templates.store import TemplateStore
 
 from ._common import (
     ServerProcess,
@@ -168,15 +171,16 @@ def _rows(ds: Dataset, seed: int) -> Iterator[tuple[int, dict[str, Any]]]:
 def build_store(data_dir: Path, rows: int, seed: int = 20240115) -> tuple[Dataset, float]:
     """Creates the data dir like a first `pe serve`, then bulk-loads `rows` executions."""
     app = create_app(data_dir)
-    app.state.ctx.store.close()
-    store = Store(data_dir / DB_NAME)
+    app.state.ctx.database.close()
+    database = Database(data_dir / DB_NAME)
+    store = ExecutionStore(database)
     try:
-        key = store.find_key(hash_key(read_local_key(data_dir)))
+        key = AccountStore(database).find_key(hash_key(read_local_key(data_dir)))
         assert key is not None, "the local key is not in the new database"
         account_id = key.account_id
         template_ids: list[str | None] = []
         for name in SEEDED_TEMPLATES:
-            row = store.find_template_row(account_id, name)
+            row = TemplateStore(database).find_template_row(account_id, name)
             assert row is not None, f"seeded template {name} is missing"
             template_ids.append(row["id"])
         template_ids += [*GONE_TEMPLATES, None]
@@ -185,7 +189,7 @@ def build_store(data_dir: Path, rows: int, seed: int = 20240115) -> tuple[Datase
 
         # The store's own settings (WAL, synchronous=NORMAL), with a page cache big enough
         # for the indexes, so inserting random execution ids does not thrash it.
-        store.db.execute("PRAGMA cache_size=-1000000")
+        database.conn.execute("PRAGMA cache_size=-1000000")
         started = time.perf_counter()
         items = _rows(ds, seed)
         loaded = 0
@@ -193,10 +197,10 @@ def build_store(data_dir: Path, rows: int, seed: int = 20240115) -> tuple[Datase
             n = min(BATCH_ROWS, rows - loaded)
             store.insert_executions(account_id, (next(items) for _ in range(n)))
             loaded += n
-        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        database.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         load_seconds = time.perf_counter() - started
     finally:
-        store.close()
+        database.close()
     return ds, load_seconds
 
 
@@ -294,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         db_path = data_dir / DB_NAME
         size = sum(p.stat().st_size for p in data_dir.glob(DB_NAME + "*"))
         print(f"  loaded {args.rows:,} rows in {load_seconds:.1f} s "
-              f"({args.rows / load_seconds:,.0f} rows/s, Store.insert_executions, "
+              f"({args.rows / load_seconds:,.0f} rows/s, ExecutionStore.insert_executions, "
               f"{BATCH_ROWS:,} rows per transaction)")
         print(f"  database: {size / 2**20:,.0f} MiB ({db_path.name} incl. WAL), "
               f"{ds.start:%Y-%m-%d} .. {ds.end:%Y-%m-%d}")

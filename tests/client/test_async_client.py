@@ -32,7 +32,7 @@ from promptexecution.models import (
     TemplateList,
     TemplateVersions,
 )
-from promptexecution.server.clock import FixedClock
+from promptexecution.server.core.clock import FixedClock
 from tests.conftest import ServerHandle, running_server
 
 HOSTED_URL = "https://api.promptexecution.com/v2"

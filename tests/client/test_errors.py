@@ -38,8 +38,8 @@ from promptexecution.exceptions import (
     TemplateError,
     ValidationError,
 )
-from promptexecution.server.clock import FixedClock
-from promptexecution.server.config import ServerConfig
+from promptexecution.server.core.clock import FixedClock
+from promptexecution.server.core.config import ServerConfig
 from tests.client.faultproxy import Fault, FaultProxy
 from tests.conftest import ServerHandle, running_server
 

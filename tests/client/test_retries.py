@@ -25,7 +25,7 @@ from promptexecution.exceptions import (
     ServiceUnavailableError,
     StreamInterruptedError,
 )
-from promptexecution.server.config import ServerConfig
+from promptexecution.server.core.config import ServerConfig
 from tests.client.faultproxy import Fault, FaultProxy
 from tests.conftest import ServerHandle, running_server
 

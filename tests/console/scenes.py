@@ -23,7 +23,7 @@ from promptexecution.console.app import PeApp
 from promptexecution.console.config import ConsoleConfig, Profile
 from promptexecution.console.widgets.output_column import OutputColumn
 from promptexecution.console.widgets.variables_form import VariableField
-from promptexecution.server.clock import FixedClock, IdSource
+from promptexecution.server.core.clock import FixedClock, IdSource
 from tests.conftest import ServerHandle, running_server
 
 SIZE = (140, 42)

@@ -69,7 +69,7 @@ async def test_first_frame_before_connecting_then_reconnects_when_the_server_com
         await wait_for(pilot, lambda: app.status.state == "offline")
         assert "offline" in header(app)
         sock.close()
-        server_app.state.ctx.store.close()
+        server_app.state.ctx.database.close()
 
 
 async def test_header_shows_profile_url_state_plan_limit_and_session_cost(

@@ -73,7 +73,7 @@ async def test_offline_until_the_server_appears(tmp_path: Path) -> None:
         server.should_exit = True
         await asyncio.to_thread(thread.join, 10)
         sock.close()
-        app.state.ctx.store.close()
+        app.state.ctx.database.close()
 
 
 async def test_embedded_profile_starts_and_stops_its_server(tmp_path: Path) -> None:

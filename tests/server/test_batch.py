@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from promptexecution.server.config import ServerConfig
+from promptexecution.server.core.config import ServerConfig
 from tests.conftest import ServerHandle, assert_error, running_server
 
 # Section 7, "Batch execution", as written.

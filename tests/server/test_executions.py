@@ -11,8 +11,9 @@ import httpx
 import pytest
 
 from promptexecution.server.app import DB_NAME
-from promptexecution.server.clock import FixedClock
-from promptexecution.server.store import Store
+from promptexecution.server.core.clock import FixedClock
+from promptexecution.server.db.connection import Database
+from promptexecution.server.executions.store import ExecutionStore
 from tests.conftest import ServerHandle, assert_error, running_server
 
 START = datetime(2024, 1, 15, 9, 0, 0, tzinfo=UTC)
@@ -126,13 +127,13 @@ def test_summary_fields(server: ServerHandle) -> None:
 def test_restart_marks_orphaned_processing_executions_failed(tmp_path: Path) -> None:
     with running_server(tmp_path) as srv, srv.client() as c:
         account_id = c.get("/auth/verify").json()["account_id"]
-    store = Store(tmp_path / DB_NAME)
-    store.insert_execution(account_id, int(START.timestamp() * 1e6), {
+    database = Database(tmp_path / DB_NAME)
+    ExecutionStore(database).insert_execution(account_id, int(START.timestamp() * 1e6), {
         "execution_id": "exec_orphan", "status": "processing", "template_id": None,
         "metadata": {"model": "simulator", "tokens_used": 0, "cost": 0.0},
         "created_at": "2024-01-15T09:00:00Z",
     })
-    store.close()
+    database.close()
     with running_server(tmp_path) as srv, srv.client() as c:
         record = c.get("/executions/exec_orphan").json()
         assert record["status"] == "failed"

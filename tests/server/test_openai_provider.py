@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from promptexecution.server.config import ProviderConfig, ServerConfig
+from promptexecution.server.core.config import ProviderConfig, ServerConfig
 from tests.conftest import ServerHandle, assert_error, running_server, serve_in_thread
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from promptexecution.server.clock import FixedClock
-from promptexecution.server.config import ServerConfig
+from promptexecution.server.core.clock import FixedClock
+from promptexecution.server.core.config import ServerConfig
 from tests.conftest import ServerHandle, assert_error, running_server
 
 HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset",

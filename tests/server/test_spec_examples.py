@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from promptexecution.server.config import ServerConfig
+from promptexecution.server.core.config import ServerConfig
 from tests.conftest import ServerHandle, assert_error, running_server
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")

@@ -7,44 +7,46 @@ from pathlib import Path
 
 import pytest
 
-from promptexecution.server.store import _MIGRATIONS, SCHEMA_VERSION, Store, _statements
+from promptexecution.server.core.accounts import AccountStore
+from promptexecution.server.db.connection import Database
+from promptexecution.server.db.migrations import MIGRATIONS, SCHEMA_VERSION, statements
 
 
 def test_a_version_1_database_is_migrated_to_the_current_schema(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     db = sqlite3.connect(path)
     db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    for statement in _statements(_MIGRATIONS[1]):
+    for statement in statements(MIGRATIONS[1]):
         db.execute(statement)
     db.execute("INSERT INTO meta VALUES ('schema_version', '1')")
     db.execute("INSERT INTO accounts VALUES ('acc_old', 'old', 'basic', 'whsec_x', 1)")
     db.commit()
     db.close()
 
-    store = Store(path)
+    database = Database(path)
     try:
-        version = store.db.execute("SELECT value FROM meta").fetchone()[0]
+        version = database.conn.execute("SELECT value FROM meta").fetchone()[0]
         assert int(version) == SCHEMA_VERSION
-        assert store.get_account("acc_old") is not None
-        assert store.db.execute("SELECT COUNT(*) FROM batches").fetchone()[0] == 0
+        assert AccountStore(database).get_account("acc_old") is not None
+        assert database.conn.execute("SELECT COUNT(*) FROM batches").fetchone()[0] == 0
     finally:
-        store.close()
+        database.close()
 
 
 def test_a_newer_database_is_refused(tmp_path: Path) -> None:
-    Store(tmp_path / "db.sqlite3").close()
+    Database(tmp_path / "db.sqlite3").close()
     db = sqlite3.connect(tmp_path / "db.sqlite3")
     db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
                (str(SCHEMA_VERSION + 1),))
     db.commit()
     db.close()
     with pytest.raises(RuntimeError, match="upgrade promptexecution"):
-        Store(tmp_path / "db.sqlite3")
+        Database(tmp_path / "db.sqlite3")
 
 
 def test_statements_split_like_sqlite() -> None:
-    assert _statements("-- a comment; with a semicolon\nCREATE TABLE t (x);\n") == [
+    assert statements("-- a comment; with a semicolon\nCREATE TABLE t (x);\n") == [
         "-- a comment; with a semicolon\nCREATE TABLE t (x);\n"
     ]
     with pytest.raises(ValueError):
-        _statements("CREATE TABLE t (x)")
+        statements("CREATE TABLE t (x)")

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 from httpx_sse import connect_sse
 
-from promptexecution.server.config import ServerConfig
+from promptexecution.server.core.config import ServerConfig
 from tests.conftest import ServerHandle, running_server
 
 

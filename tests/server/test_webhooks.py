@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from promptexecution.server.config import ServerConfig
-from promptexecution.server.webhooks import WebhookSender
+from promptexecution.server.core.config import ServerConfig
+from promptexecution.server.webhooks.sender import WebhookSender
 from promptexecution.webhooks import WebhookVerificationError, sign, verify
 from tests.conftest import ServerHandle, running_server, serve_in_thread
 

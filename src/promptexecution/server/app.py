@@ -20,26 +20,36 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from .auth import Authenticator
-from .batch_runner import BatchRunner
-from .catalog import ModelCatalog
-from .clock import Clock, IdSource, system_clock, to_micros
-from .config import ServerConfig, load_config
+from .batches import routes as batch_routes
+from .batches.runner import BatchRunner
+from .batches.store import BatchStore
+from .bootstrap import ensure_local_account
 from .context import ServerContext
-from .demo import ensure_local_account
-from .errors import ApiError
-from .execution import ExecutionService
-from .middleware import ApiMiddleware, error_response_parts
-from .plans import plans_with_overrides
-from .pricing import PriceTable
-from .ratelimit import RateLimiter
-from .routes import batch, execute, executions, meta, templates
-from .store import Store
-from .webhooks import WebhookSender
+from .core import routes as core_routes
+from .core.accounts import AccountStore
+from .core.auth import Authenticator
+from .core.clock import Clock, IdSource, system_clock, to_micros
+from .core.config import ServerConfig, load_config
+from .core.errors import ApiError
+from .core.idempotency import RETENTION_US, IdempotencyStore
+from .core.middleware import ApiMiddleware, error_response_parts
+from .core.plans import plans_with_overrides
+from .core.ratelimit import RateLimiter
+from .db.connection import Database
+from .executions import routes as execution_routes
+from .executions.service import ExecutionService
+from .executions.store import ExecutionStore
+from .providers import routes as provider_routes
+from .providers.catalog import ModelCatalog
+from .providers.pricing import PriceTable
+from .templates import routes as template_routes
+from .templates.store import TemplateStore
+from .webhooks import routes as webhook_routes
+from .webhooks.sender import WebhookSender
+from .webhooks.store import WebhookLog
 
 log = logging.getLogger("promptexecution.server")
 DB_NAME = "pe.sqlite3"
-IDEMPOTENCY_RETENTION_US = 24 * 3_600_000_000
 
 
 def build_context(
@@ -55,28 +65,38 @@ def build_context(
     clock = clock or system_clock
     ids = ids or IdSource()
     monotonic = monotonic or time.perf_counter
-    store = Store(data_dir / DB_NAME, ids)
-    store.start_background_checkpoints()
+    database = Database(data_dir / DB_NAME)
+    database.start_background_checkpoints()
+    accounts = AccountStore(database, ids)
+    templates = TemplateStore(database)
+    execution_store = ExecutionStore(database)
     plans = plans_with_overrides(config.plans)
     catalog = ModelCatalog(config, PriceTable(config.pricing))
     return ServerContext(
         data_dir=data_dir,
-        store=store,
+        database=database,
+        accounts=accounts,
+        templates=templates,
+        execution_store=execution_store,
+        batch_store=BatchStore(database),
+        idempotency=IdempotencyStore(database),
+        webhook_log=WebhookLog(database, clock),
         clock=clock,
         ids=ids,
         monotonic=monotonic,
         config=config,
         plans=plans,
         limiter=RateLimiter(clock),
-        auth=Authenticator(store, plans),
+        auth=Authenticator(database, accounts, plans),
         catalog=catalog,
-        executions=ExecutionService(store, catalog, clock, ids, monotonic),
+        executions=ExecutionService(database, templates, execution_store, catalog, clock, ids,
+                                    monotonic),
     )
 
 
 def _recover(ctx: ServerContext) -> None:
     """Executions a killed server left `processing` can never finish: mark them failed."""
-    for account_id, record in ctx.store.stale_processing():
+    for account_id, record in ctx.execution_store.stale_processing():
         record["status"] = "failed"
         record["completed_at"] = ctx.timestamp()
         record["error"] = {
@@ -84,8 +104,8 @@ def _recover(ctx: ServerContext) -> None:
             "code": "SERVER_RESTARTED",
             "message": "The server stopped while this execution was running",
         }
-        ctx.store.update_execution(account_id, record)
-    ctx.store.prune_idempotency(to_micros(ctx.clock()) - IDEMPOTENCY_RETENTION_US)
+        ctx.execution_store.update_execution(account_id, record)
+    ctx.idempotency.prune(to_micros(ctx.clock()) - RETENTION_US)
 
 
 def create_app(
@@ -136,8 +156,8 @@ def create_app(
     app.state.batch_runner = runner
     # Routes go straight onto the app: FastAPI's include_router wraps each router in lazily
     # matched layers that cost every request a few percent (our routers add no prefix).
-    for router in (execute.router, executions.router, templates.router, batch.router,
-                   meta.router):
+    for router in (execution_routes.router, template_routes.router, batch_routes.router,
+                   webhook_routes.router, provider_routes.router, core_routes.router):
         app.router.routes.extend(router.routes)
     _install_error_handlers(app, ctx)
     app.add_middleware(ApiMiddleware, ctx=ctx)

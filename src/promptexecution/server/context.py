@@ -1,4 +1,8 @@
-"""What every route needs, built once per app by the factory in app.py."""
+"""What every route needs, built once per app by the factory in app.py.
+
+It names a type from every area, so it sits beside the factory, above the areas; the areas
+import it only for type checking.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +10,32 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .auth import Authenticator
-from .catalog import ModelCatalog
-from .clock import Clock, IdSource, iso
-from .config import ServerConfig
-from .execution import ExecutionService
-from .plans import PlanLimits
-from .ratelimit import RateLimiter
-from .store import Store
+from .batches.store import BatchStore
+from .core.accounts import AccountStore
+from .core.auth import Authenticator
+from .core.clock import Clock, IdSource, iso
+from .core.config import ServerConfig
+from .core.idempotency import IdempotencyStore
+from .core.plans import PlanLimits
+from .core.ratelimit import RateLimiter
+from .db.connection import Database
+from .executions.service import ExecutionService
+from .executions.store import ExecutionStore
+from .providers.catalog import ModelCatalog
+from .templates.store import TemplateStore
+from .webhooks.store import WebhookLog
 
 
 @dataclass
 class ServerContext:
     data_dir: Path
-    store: Store
+    database: Database
+    accounts: AccountStore
+    templates: TemplateStore
+    execution_store: ExecutionStore
+    batch_store: BatchStore
+    idempotency: IdempotencyStore
+    webhook_log: WebhookLog
     clock: Clock
     ids: IdSource
     monotonic: Callable[[], float]

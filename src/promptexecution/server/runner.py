@@ -80,7 +80,7 @@ def serve(host: str, port: int, data_dir: Path, log_level: str = "info") -> None
             self._captured_signals.clear()
 
     from .app import create_app
-    from .demo import LOCAL_KEY_FILE
+    from .bootstrap import LOCAL_KEY_FILE
 
     with data_dir_lock(data_dir):
         sock = bind(host, port)

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
-
-from .jsonfast import dumps
-from .store import Store
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -62,16 +59,3 @@ class GroupCommit(Generic[T]):
         for _, done in batch:
             if not done.done():
                 done.set_result(None)
-
-
-class ExecutionWriter:
-    """Executions, group-committed; a record may come already serialised."""
-
-    def __init__(self, store: Store) -> None:
-        self._commit: GroupCommit[tuple[str, int, dict[str, Any], str]] = GroupCommit(
-            store.insert_executions_of
-        )
-
-    async def insert(self, account_id: str, created_us: int, record: dict[str, Any],
-                     body: str | None = None) -> None:
-        await self._commit.write((account_id, created_us, record, body or dumps(record)))

@@ -1,22 +1,16 @@
-"""First start: the local enterprise account, its key file, and the spec's example templates.
-
-Every template the spec's examples call is seeded, so those examples run against a fresh
-server as written.
-"""
+"""The spec's example templates, seeded into the local account on first start, so every
+example in the spec runs against a fresh server as written."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .clock import to_micros
-from .context import ServerContext
-from .plans import ALL_PERMISSIONS
+from ..core.clock import to_micros
 from .rendering import check_syntax
-from .store import TemplateRecord, hash_key
+from .store import TemplateRecord
 
-LOCAL_KEY_FILE = "local.key"
+if TYPE_CHECKING:
+    from ..context import ServerContext
 
 
 def _var(name: str, type: str = "string", required: bool = True, description: str = "",
@@ -252,40 +246,14 @@ DEMO_TEMPLATES: list[dict[str, Any]] = [
 ]
 
 
-def ensure_local_account(ctx: ServerContext) -> tuple[str, str | None]:
-    """Returns (account_id, new key or None). Creates the account and key file when missing."""
-    key_path = ctx.data_dir / LOCAL_KEY_FILE
-    if key_path.exists():
-        key = ctx.store.find_key(hash_key(key_path.read_text().strip()))
-        if key is not None and key.revoked_us is None:
-            return key.account_id, None
-    now = to_micros(ctx.clock())
-    accounts = [a for a in ctx.store.list_accounts() if a.name == "local"]
-    account = accounts[0] if accounts else ctx.store.create_account("enterprise", "local", now)
-    _, plaintext = ctx.store.create_key(
-        account.id, name="local", permissions=ALL_PERMISSIONS, mode="live", now_us=now
-    )
-    write_secret(key_path, plaintext + "\n")
-    seed_templates(ctx, account.id)
-    return account.id, plaintext
-
-
-def write_secret(path: Path, text: str) -> None:
-    """Writes a file only its owner can read, without a window where others could."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(path, 0o600)
-
-
 def seed_templates(ctx: ServerContext, account_id: str) -> int:
     now = to_micros(ctx.clock())
     created = 0
     for spec in DEMO_TEMPLATES:
-        if ctx.store.find_template_row(account_id, spec["name"]) is not None:
+        if ctx.templates.find_template_row(account_id, spec["name"]) is not None:
             continue
         check_syntax(spec["prompt"])
-        ctx.store.insert_template(
+        ctx.templates.insert_template(
             TemplateRecord(
                 id=ctx.ids.new("tmpl"),
                 account_id=account_id,

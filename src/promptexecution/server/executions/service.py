@@ -12,15 +12,17 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..models import ExecuteRequest, ModelSettings
-from .catalog import ModelCatalog, ModelEntry
-from .clock import Clock, IdSource, iso, to_micros
-from .errors import ApiError, not_found, permission, validation
-from .jsonfast import dumps, dumps_bytes
-from .plans import PlanLimits
-from .providers.base import Chunk, GenerationRequest, ProviderError, Usage, estimate_tokens
-from .rendering import render, resolve_variables
-from .store import Store, TemplateRecord
+from ...models import ExecuteRequest, ModelSettings
+from ..core.clock import Clock, IdSource, iso, to_micros
+from ..core.errors import ApiError, not_found, permission, validation
+from ..core.jsonfast import dumps, dumps_bytes
+from ..core.plans import PlanLimits
+from ..db.connection import Database
+from ..providers.base import Chunk, GenerationRequest, ProviderError, Usage, estimate_tokens
+from ..providers.catalog import ModelCatalog, ModelEntry
+from ..templates.rendering import render, resolve_variables
+from ..templates.store import TemplateRecord, TemplateStore
+from .store import ExecutionStore
 from .writer import ExecutionWriter
 
 log = logging.getLogger("promptexecution.server")
@@ -112,12 +114,16 @@ class Outcome:
 class ExecutionService:
     def __init__(
         self,
-        store: Store,
+        database: Database,
+        templates: TemplateStore,
+        store: ExecutionStore,
         catalog: ModelCatalog,
         clock: Clock,
         ids: IdSource,
         monotonic: Callable[[], float],
     ) -> None:
+        self.database = database
+        self.templates = templates
         self.store = store
         self.writer = ExecutionWriter(store)
         self.catalog = catalog
@@ -126,8 +132,8 @@ class ExecutionService:
         self.monotonic = monotonic
         # (account, id or name, version) -> active template; cleared when the store's
         # generation moves, so an edit or archive is seen by the very next request.
-        self._templates: dict[tuple[str, str, str | None], TemplateRecord] = {}
-        self._templates_generation = -1
+        self._template_cache: dict[tuple[str, str, str | None], TemplateRecord] = {}
+        self._template_cache_generation = -1
 
     # ------------------------------------------------------------------ preparation
 
@@ -217,22 +223,22 @@ class ExecutionService:
     def find_template(
         self, account_id: str, id_or_name: str, version: str | None = None
     ) -> TemplateRecord:
-        generation = self.store.generation()
-        if generation != self._templates_generation:
-            self._templates.clear()
-            self._templates_generation = generation
+        generation = self.database.generation()
+        if generation != self._template_cache_generation:
+            self._template_cache.clear()
+            self._template_cache_generation = generation
         key = (account_id, id_or_name, version)
-        cached = self._templates.get(key)
+        cached = self._template_cache.get(key)
         if cached is None:
             cached = self._load_template(account_id, id_or_name, version)
-            if len(self._templates) < 10_000:
-                self._templates[key] = cached
+            if len(self._template_cache) < 10_000:
+                self._template_cache[key] = cached
         return cached
 
     def _load_template(
         self, account_id: str, id_or_name: str, version: str | None
     ) -> TemplateRecord:
-        row = self.store.find_template_row(account_id, id_or_name)
+        row = self.templates.find_template_row(account_id, id_or_name)
         if row is None:
             raise not_found(
                 "TEMPLATE_NOT_FOUND",
@@ -246,7 +252,7 @@ class ExecutionService:
                 "readable but it can no longer run",
                 template_id=row["id"],
             )
-        template = self.store.get_template(account_id, row["id"], version)
+        template = self.templates.get_template(account_id, row["id"], version)
         if template is None:
             raise not_found(
                 "TEMPLATE_VERSION_NOT_FOUND",

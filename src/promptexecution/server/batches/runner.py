@@ -19,14 +19,16 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..models import ExecuteRequest, ModelSettings
-from .batch_store import BatchRow, BatchStore, ItemResult
-from .clock import to_micros
-from .context import ServerContext
-from .errors import ApiError
-from .writer import GroupCommit
+from ...models import ExecuteRequest, ModelSettings
+from ..core.clock import to_micros
+from ..core.errors import ApiError
+from ..db.group_commit import GroupCommit
+from .store import BatchRow, ItemResult
+
+if TYPE_CHECKING:
+    from ..context import ServerContext
 
 log = logging.getLogger("promptexecution.server")
 
@@ -68,7 +70,7 @@ class BatchRunner:
                  on_progress: Callable[[BatchRow], None] | None = None,
                  progress_every: float = 2.0) -> None:
         self.ctx = ctx
-        self.store = BatchStore(ctx.store)
+        self.store = ctx.batch_store
         self.live: dict[str, LiveBatch] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -169,7 +171,7 @@ class BatchRunner:
         return None
 
     def _plan_name(self, account_id: str) -> str:
-        account = self.ctx.store.get_account(account_id)
+        account = self.ctx.accounts.get_account(account_id)
         return account.plan if account else "basic"
 
     def _now_us(self) -> int:

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from ...models import TemplateCreate, TemplateUpdate, TemplateVariable
-from ..clock import from_micros, iso, to_micros
-from ..context import ServerContext
-from ..errors import conflict, not_found, validation
-from ..jsonfast import dumps
-from ..rendering import check_syntax, json_type_name
-from ..store import TemplateRecord
-from .common import (
+from ..core.clock import from_micros, iso, to_micros
+from ..core.errors import conflict, not_found, validation
+from ..core.http import (
     ctx_of,
     json_response,
     pagination,
@@ -22,7 +18,13 @@ from .common import (
     principal_of,
     public_base,
 )
-from .idempotency import Idempotency
+from ..core.idempotency import Idempotency
+from ..core.jsonfast import dumps
+from .rendering import check_syntax, json_type_name
+from .store import TemplateRecord
+
+if TYPE_CHECKING:
+    from ..context import ServerContext
 
 router = APIRouter()
 
@@ -112,7 +114,7 @@ def _next_version(current: str) -> str:
 
 
 def _find(ctx: ServerContext, account_id: str, template_id: str) -> TemplateRecord:
-    record = ctx.store.get_template(account_id, template_id)
+    record = ctx.templates.get_template(account_id, template_id)
     if record is None:
         raise not_found(
             "TEMPLATE_NOT_FOUND", f"Template '{template_id}' was not found",
@@ -140,7 +142,7 @@ async def create_template(request: Request) -> Response:
         return Response(previous[1], status_code=previous[0], media_type="application/json",
                         headers={"Idempotent-Replayed": "true"})
     check_syntax(body.prompt)
-    if ctx.store.active_name_taken(account_id, body.name):
+    if ctx.templates.active_name_taken(account_id, body.name):
         raise conflict(
             "TEMPLATE_NAME_TAKEN",
             f"A template named '{body.name}' already exists; update it with "
@@ -163,7 +165,7 @@ async def create_template(request: Request) -> Response:
         created_us=now,
         updated_us=now,
     )
-    ctx.store.insert_template(record)
+    ctx.templates.insert_template(record)
     payload = template_json(record, public_base(request))
     idempotency.remember(201, dumps(payload))
     return json_response(payload, status=201)
@@ -180,7 +182,7 @@ async def list_templates(
 ) -> Response:
     ctx = ctx_of(request)
     principal = principal_of(request)
-    records, total = ctx.store.list_templates(
+    records, total = ctx.templates.list_templates(
         principal.account.id,
         q=q,
         tag=tag,
@@ -227,7 +229,7 @@ async def update_template(request: Request, template_id: str) -> Response:
     given = body.model_fields_set
     if body.prompt is not None:
         check_syntax(body.prompt)
-    if body.name is not None and ctx.store.active_name_taken(account_id, body.name, current.id):
+    if body.name is not None and ctx.templates.active_name_taken(account_id, body.name, current.id):
         raise conflict(
             "TEMPLATE_NAME_TAKEN", f"A template named '{body.name}' already exists",
             name=body.name,
@@ -256,7 +258,7 @@ async def update_template(request: Request, template_id: str) -> Response:
     if updated.body() != current.body():  # an identical PUT stores no new version
         updated.version = _next_version(current.version)
         updated.updated_us = to_micros(ctx.clock())
-        ctx.store.add_template_version(updated)
+        ctx.templates.add_template_version(updated)
     return json_response(template_json(updated, public_base(request)))
 
 
@@ -267,7 +269,7 @@ async def delete_template(request: Request, template_id: str) -> Response:
     record = _find(ctx, principal.account.id, template_id)
     if record.status != "archived":
         now = to_micros(ctx.clock())
-        ctx.store.set_template_status(record.id, "archived", now)
+        ctx.templates.set_template_status(record.id, "archived", now)
         record.status, record.updated_us = "archived", now
     return json_response(template_json(record, public_base(request)))
 
@@ -279,7 +281,7 @@ async def list_versions(request: Request, template_id: str) -> Response:
     ctx = ctx_of(request)
     principal = principal_of(request)
     record = _find(ctx, principal.account.id, template_id)
-    versions = ctx.store.list_template_versions(record.id)
+    versions = ctx.templates.list_template_versions(record.id)
     return json_response(
         {
             "template_id": record.id,
@@ -306,7 +308,7 @@ async def get_version(request: Request, template_id: str, version: str) -> Respo
     ctx = ctx_of(request)
     principal = principal_of(request)
     current = _find(ctx, principal.account.id, template_id)
-    record = ctx.store.get_template(principal.account.id, current.id, version)
+    record = ctx.templates.get_template(principal.account.id, current.id, version)
     if record is None:
         raise not_found(
             "TEMPLATE_VERSION_NOT_FOUND",

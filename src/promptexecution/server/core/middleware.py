@@ -8,11 +8,13 @@ also wrap streamed responses.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .context import ServerContext
 from .errors import ApiError
 from .jsonfast import dumps_bytes
+
+if TYPE_CHECKING:
+    from ..context import ServerContext
 
 log = logging.getLogger("promptexecution.server")
 

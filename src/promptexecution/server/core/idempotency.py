@@ -5,15 +5,54 @@ while the first is still running gets a 409 the SDK retries."""
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
-from ..clock import to_micros
-from ..context import ServerContext
-from ..errors import conflict, validation
+from ..db.connection import Database
+from .clock import to_micros
+from .errors import conflict, validation
+
+if TYPE_CHECKING:
+    from ..context import ServerContext
 
 WINDOW = timedelta(hours=24)
+RETENTION_US = int(WINDOW.total_seconds()) * 1_000_000
+
+
+class IdempotencyStore:
+    def __init__(self, database: Database) -> None:
+        self.conn = database.conn
+
+    def get(
+        self, account_id: str, endpoint: str, key: str, min_created_us: int
+    ) -> sqlite3.Row | None:
+        return self.conn.execute(
+            "SELECT body_hash, status_code, response FROM idempotency "
+            "WHERE account_id=? AND endpoint=? AND key=? AND created_us >= ?",
+            (account_id, endpoint, key, min_created_us),
+        ).fetchone()
+
+    def put(
+        self,
+        account_id: str,
+        endpoint: str,
+        key: str,
+        body_hash: str,
+        status_code: int,
+        response: str,
+        now_us: int,
+    ) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO idempotency(account_id, endpoint, key, body_hash, "
+            "status_code, response, created_us) VALUES (?,?,?,?,?,?,?)",
+            (account_id, endpoint, key, body_hash, status_code, response, now_us),
+        )
+
+    def prune(self, before_us: int) -> None:
+        self.conn.execute("DELETE FROM idempotency WHERE created_us < ?", (before_us,))
 
 
 class Idempotency:
@@ -35,7 +74,7 @@ class Idempotency:
                 "INVALID_IDEMPOTENCY_KEY", "Idempotency-Key must be 1 to 255 characters"
             )
         since = to_micros(self.ctx.clock() - WINDOW)
-        row = self.ctx.store.get_idempotent(self.account_id, self.endpoint, self.key, since)
+        row = self.ctx.idempotency.get(self.account_id, self.endpoint, self.key, since)
         if row is not None:
             if row["body_hash"] != self.body_hash:
                 raise validation(
@@ -65,6 +104,6 @@ class Idempotency:
     def remember(self, status: int, body: str) -> None:
         """Stores the response to replay; 5xx outcomes are never stored, so retries re-run."""
         if self.key is not None and status < 500:
-            self.ctx.store.put_idempotent(self.account_id, self.endpoint, self.key,
+            self.ctx.idempotency.put(self.account_id, self.endpoint, self.key,
                                           self.body_hash, status, body,
                                           to_micros(self.ctx.clock()))

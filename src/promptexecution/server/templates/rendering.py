@@ -20,7 +20,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, n
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
-from .errors import ApiError, template_error, validation
+from ..core.errors import ApiError, template_error, validation
 
 MAX_OUTPUT_CHARS = 1_000_000
 MAX_RANGE_ITERATIONS = 100_000

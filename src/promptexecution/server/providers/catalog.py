@@ -6,11 +6,11 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from .config import ServerConfig
-from .errors import validation
+from ..core.config import ServerConfig
+from ..core.errors import validation
+from .base import Provider
 from .pricing import PriceTable
-from .providers.base import Provider
-from .providers.simulator import SimulatorProvider
+from .simulator import SimulatorProvider
 
 
 @dataclass
@@ -27,7 +27,7 @@ class ModelCatalog:
         self.entries: dict[str, ModelEntry] = {"simulator": simulator}
         self._providers: list[Provider] = []
         if config.providers:
-            from .providers.openai_compat import OpenAICompatProvider
+            from .openai_compat import OpenAICompatProvider
 
             for pc in config.providers:
                 provider = OpenAICompatProvider(

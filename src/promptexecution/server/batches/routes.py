@@ -6,23 +6,24 @@ import json
 import math
 import time
 from datetime import timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from ...models import BatchOptions, BatchRequest
-from ..batch_runner import DEFAULT_MAX_CONCURRENT, BatchRunner
-from ..batch_store import BatchRow, BatchStore
-from ..clock import from_micros, iso, to_micros
-from ..context import ServerContext
-from ..errors import ApiError, conflict, not_found, permission, validation
-from ..execution import check_source
-from ..jsonfast import dumps
-from ..rendering import resolve_variables
-from ..webhooks import deliveries
-from .common import ctx_of, json_response, pagination, parse_body, principal_of, public_base
-from .idempotency import Idempotency
+from ..core.clock import from_micros, iso, to_micros
+from ..core.errors import ApiError, conflict, not_found, permission, validation
+from ..core.http import ctx_of, json_response, pagination, parse_body, principal_of, public_base
+from ..core.idempotency import Idempotency
+from ..core.jsonfast import dumps
+from ..executions.service import check_source
+from ..templates.rendering import resolve_variables
+from .runner import DEFAULT_MAX_CONCURRENT, BatchRunner
+from .store import BatchRow
+
+if TYPE_CHECKING:
+    from ..context import ServerContext
 
 router = APIRouter()
 ENDPOINT = "POST /v2/batch"
@@ -122,8 +123,8 @@ def _summary(row: BatchRow, base: str, live: Any = None) -> dict[str, Any]:
     }
 
 
-def _find(ctx: ServerContext, account_id: str, batch_id: str) -> BatchRow:
-    row = BatchStore(ctx.store).get(account_id, batch_id)
+def find_batch(ctx: ServerContext, account_id: str, batch_id: str) -> BatchRow:
+    row = ctx.batch_store.get(account_id, batch_id)
     if row is None:
         raise not_found("BATCH_NOT_FOUND", f"Batch '{batch_id}' was not found",
                         batch_id=batch_id)
@@ -156,7 +157,7 @@ async def submit(request: Request) -> Response:
         "model_config": body.model_settings.model_dump(exclude_none=True)
         if body.model_settings else None,
     }
-    store = BatchStore(ctx.store)
+    store = ctx.batch_store
     store.create(batch_id, account_id, options.priority, stored_request,
                  options.model_dump(exclude_none=True), items, to_micros(now))
     row = store.get(account_id, batch_id)
@@ -193,7 +194,7 @@ async def list_batches(
 ) -> Response:
     ctx = ctx_of(request)
     principal = principal_of(request)
-    rows, total = BatchStore(ctx.store).list_batches(principal.account.id, status, limit,
+    rows, total = ctx.batch_store.list_batches(principal.account.id, status, limit,
                                                      offset)
     base = public_base(request)
     return json_response({"batches": [_summary(r, base) for r in rows],
@@ -203,14 +204,14 @@ async def list_batches(
 @router.get("/v2/batch/{batch_id}", tags=["batches"], summary="One batch")
 async def get_batch(request: Request, batch_id: str) -> Response:
     ctx = ctx_of(request)
-    row = _find(ctx, principal_of(request).account.id, batch_id)
+    row = find_batch(ctx, principal_of(request).account.id, batch_id)
     return json_response(_summary(row, public_base(request)))
 
 
 @router.get("/v2/batch/{batch_id}/progress", tags=["batches"], summary="Batch progress")
 async def progress(request: Request, batch_id: str) -> Response:
     ctx = ctx_of(request)
-    row = _find(ctx, principal_of(request).account.id, batch_id)
+    row = find_batch(ctx, principal_of(request).account.id, batch_id)
     live = runner_of(request).live.get(batch_id)
     done = row.completed + row.failed
     if live is not None:
@@ -225,7 +226,7 @@ async def progress(request: Request, batch_id: str) -> Response:
         eta = iso(ctx.clock() + timedelta(seconds=row.pending / per_second))
     else:
         eta = None
-    errors = BatchStore(ctx.store).errors(batch_id, MAX_LISTED_ERRORS)
+    errors = ctx.batch_store.errors(batch_id, MAX_LISTED_ERRORS)
     return json_response({
         "batch_id": row.id,
         "status": row.status,
@@ -250,8 +251,8 @@ async def results(
     offset: int = Query(0, ge=0, le=10_000_000),
 ) -> Response:
     ctx = ctx_of(request)
-    row = _find(ctx, principal_of(request).account.id, batch_id)
-    rows, total = BatchStore(ctx.store).results(batch_id, status, limit, offset)
+    row = find_batch(ctx, principal_of(request).account.id, batch_id)
+    rows, total = ctx.batch_store.results(batch_id, status, limit, offset)
     items = []
     for r in rows:
         item: dict[str, Any] = {"item_id": r["item_id"], "status": r["status"]}
@@ -284,11 +285,11 @@ async def results(
 async def cancel(request: Request, batch_id: str) -> Response:
     ctx = ctx_of(request)
     account_id = principal_of(request, "batch").account.id
-    row = _find(ctx, account_id, batch_id)
+    row = find_batch(ctx, account_id, batch_id)
     if row.status in ("completed", "failed", "cancelled"):
         raise conflict("BATCH_FINISHED", f"Batch '{batch_id}' has already {row.status}",
                        status=row.status)
-    store = BatchStore(ctx.store)
+    store = ctx.batch_store
     if row.status != "cancelling":
         store.set_status(batch_id, "cancelling", to_micros(ctx.clock()))
     runner = runner_of(request)
@@ -307,10 +308,10 @@ async def cancel(request: Request, batch_id: str) -> Response:
 async def retry(request: Request, batch_id: str) -> Response:
     ctx = ctx_of(request)
     account_id = principal_of(request, "batch").account.id
-    row = _find(ctx, account_id, batch_id)
+    row = find_batch(ctx, account_id, batch_id)
     if row.status in ("cancelling", "cancelled"):
         raise conflict("BATCH_CANCELLED", f"Batch '{batch_id}' was cancelled")
-    store = BatchStore(ctx.store)
+    store = ctx.batch_store
     runner = runner_of(request)
     retried = store.requeue_failed(batch_id, to_micros(ctx.clock()))
     updated = store.get(account_id, batch_id)
@@ -325,15 +326,6 @@ async def retry(request: Request, batch_id: str) -> Response:
             live.row.status = "queued"
         runner.wake()
     return json_response({**_summary(updated, public_base(request)), "retried_items": retried})
-
-
-@router.get("/v2/batch/{batch_id}/webhooks", tags=["batches"],
-            summary="Every webhook delivery attempt for a batch")
-async def webhook_log(request: Request, batch_id: str) -> Response:
-    ctx = ctx_of(request)
-    row = _find(ctx, principal_of(request).account.id, batch_id)
-    return json_response({"batch_id": row.id, "webhook_url": row.options.get("callback_url"),
-                          "deliveries": deliveries(ctx, row.id)})
 
 
 def _loads(text: str) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """Batch webhooks: signed deliveries to a batch's `callback_url`, retried with backoff, and a
-log of every attempt (`GET /v2/batch/{id}/webhooks`).
+log of every attempt (webhooks/store.py).
 
 A server listening on loopback may call loopback URLs (a local app receiving its own
 callbacks); a server listening on any other interface refuses private, loopback and
@@ -14,16 +14,17 @@ import ipaddress
 import logging
 import socket
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from ..webhooks import sign
-from .batch_store import BatchRow
-from .clock import from_micros, iso, to_micros
-from .context import ServerContext
-from .jsonfast import dumps_bytes
+from ...webhooks import sign
+from ..batches.store import BatchRow
+from ..core.jsonfast import dumps_bytes
+
+if TYPE_CHECKING:
+    from ..context import ServerContext
 
 log = logging.getLogger("promptexecution.server")
 
@@ -70,7 +71,7 @@ class WebhookSender:
         return self._http
 
     async def _deliver(self, row: BatchRow, event: str, url: str) -> None:
-        account = self.ctx.store.get_account(row.account_id)
+        account = self.ctx.accounts.get_account(row.account_id)
         if account is None:
             return
         webhook_id = self.ctx.ids.new("msg")
@@ -78,7 +79,8 @@ class WebhookSender:
                             "summary": summary(row), "timestamp": self.ctx.timestamp()})
         refused = await self._refusal(url)
         if refused:
-            self._log(row.id, webhook_id, event, url, 1, None, refused, 0.0, False)
+            self.ctx.webhook_log.add(row.id, webhook_id, event, url, 1, None, refused, 0.0,
+                                      False)
             return
         for attempt in range(1, len(self.backoff) + 2):
             timestamp = int(time.time())
@@ -99,7 +101,8 @@ class WebhookSender:
             except httpx.HTTPError as exc:
                 error = f"{type(exc).__name__}: {exc}"[:300]
             took = (time.perf_counter() - started) * 1000
-            self._log(row.id, webhook_id, event, url, attempt, status, error, took, error is None)
+            self.ctx.webhook_log.add(row.id, webhook_id, event, url, attempt, status, error,
+                                      took, error is None)
             if error is None or attempt > len(self.backoff):
                 return
             await asyncio.sleep(self.backoff[attempt - 1])
@@ -123,20 +126,6 @@ class WebhookSender:
                         "allow_private_webhooks = true in server.toml to allow it")
         return None
 
-    def _log(self, batch_id: str, webhook_id: str, event: str, url: str, attempt: int,
-             status: int | None, error: str | None, duration_ms: float, delivered: bool
-             ) -> None:
-        self.ctx.store.db.execute(
-            "INSERT INTO webhook_deliveries(batch_id, webhook_id, event, url, attempt, "
-            "status_code, error, duration_ms, delivered, created_us) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (batch_id, webhook_id, event, url, attempt, status, error, round(duration_ms, 2),
-             int(delivered), to_micros(self.ctx.clock())),
-        )
-        if not delivered:
-            log.warning("webhook %s for batch %s, attempt %d: %s", event, batch_id, attempt,
-                        error)
-
-
 def _is_loopback_host(host: str) -> bool:
     if host == "localhost":
         return True
@@ -144,14 +133,3 @@ def _is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def deliveries(ctx: ServerContext, batch_id: str) -> list[dict[str, Any]]:
-    rows = ctx.store.db.execute(
-        "SELECT webhook_id, event, url, attempt, status_code, error, duration_ms, delivered, "
-        "created_us FROM webhook_deliveries WHERE batch_id=? ORDER BY seq", (batch_id,),
-    ).fetchall()
-    return [{"webhook_id": r["webhook_id"], "event": r["event"], "url": r["url"],
-             "attempt": r["attempt"], "status_code": r["status_code"], "error": r["error"],
-             "duration_ms": r["duration_ms"], "delivered": bool(r["delivered"]),
-             "created_at": iso(from_micros(r["created_us"]))} for r in rows]

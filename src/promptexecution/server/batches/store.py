@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .jsonfast import dumps
-from .store import Store
+from ..core.jsonfast import dumps
+from ..db.connection import Database
 
 PRIORITY = {"low": 0, "normal": 1, "high": 2}
 UNFINISHED = ("queued", "processing", "cancelling")
@@ -61,9 +61,9 @@ class ItemResult:
 
 
 class BatchStore:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.db = store.db
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.conn = database.conn
 
     @staticmethod
     def _row(row: sqlite3.Row) -> BatchRow:
@@ -82,9 +82,7 @@ class BatchStore:
         items: Sequence[tuple[str, dict[str, Any]]],
         now_us: int,
     ) -> None:
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self.database.transaction("IMMEDIATE") as db:
             db.execute(
                 "INSERT INTO batches(id, account_id, status, priority, request, options, total, "
                 "created_us) VALUES (?,?,?,?,?,?,?,?)",
@@ -97,19 +95,15 @@ class BatchStore:
                 ((batch_id, seq, item_id, dumps(variables))
                  for seq, (item_id, variables) in enumerate(items)),
             )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     def get(self, account_id: str, batch_id: str) -> BatchRow | None:
-        row = self.db.execute(
+        row = self.conn.execute(
             "SELECT * FROM batches WHERE id=? AND account_id=?", (batch_id, account_id)
         ).fetchone()
         return self._row(row) if row else None
 
     def get_any(self, batch_id: str) -> BatchRow | None:
-        row = self.db.execute("SELECT * FROM batches WHERE id=?", (batch_id,)).fetchone()
+        row = self.conn.execute("SELECT * FROM batches WHERE id=?", (batch_id,)).fetchone()
         return self._row(row) if row else None
 
     def list_batches(self, account_id: str, status: str | None, limit: int, offset: int
@@ -118,15 +112,15 @@ class BatchStore:
         if status:
             where += " AND status=?"
             args.append(status)
-        total = self.db.execute(f"SELECT COUNT(*) FROM batches WHERE {where}", args).fetchone()
-        rows = self.db.execute(
+        total = self.conn.execute(f"SELECT COUNT(*) FROM batches WHERE {where}", args).fetchone()
+        rows = self.conn.execute(
             f"SELECT * FROM batches WHERE {where} ORDER BY created_us DESC, id DESC "
             "LIMIT ? OFFSET ?", [*args, limit, offset],
         ).fetchall()
         return [self._row(r) for r in rows], int(total[0])
 
     def unfinished(self) -> list[BatchRow]:
-        rows = self.db.execute(
+        rows = self.conn.execute(
             "SELECT * FROM batches WHERE status IN ('queued', 'processing', 'cancelling') "
             "ORDER BY priority DESC, created_us"
         ).fetchall()
@@ -134,7 +128,7 @@ class BatchStore:
 
     def pending_items(self, batch_id: str, after_seq: int, limit: int
                       ) -> list[tuple[int, str, dict[str, Any], int]]:
-        rows = self.db.execute(
+        rows = self.conn.execute(
             "SELECT seq, item_id, variables, attempts FROM batch_items "
             "WHERE batch_id=? AND status='pending' AND seq>? ORDER BY seq LIMIT ?",
             (batch_id, after_seq, limit),
@@ -146,19 +140,17 @@ class BatchStore:
         if status in ("completed", "failed", "cancelled"):
             column = "finished_us"
         if column:
-            self.db.execute(
+            self.conn.execute(
                 f"UPDATE batches SET status=?, {column}=COALESCE({column}, ?) WHERE id=?",
                 (status, now_us, batch_id),
             )
         else:
-            self.db.execute("UPDATE batches SET status=? WHERE id=?", (status, batch_id))
+            self.conn.execute("UPDATE batches SET status=? WHERE id=?", (status, batch_id))
 
     def record_results(self, results: Sequence[ItemResult], now_us: int) -> None:
         """Stores finished items and moves their batches' counters, in one transaction."""
         totals: dict[str, list[float]] = {}
-        db = self.db
-        db.execute("BEGIN")
-        try:
+        with self.database.transaction() as db:
             for r in results:
                 cursor = db.execute(
                     "UPDATE batch_items SET status=?, result=?, error_code=?, retry_eligible=?, "
@@ -180,31 +172,19 @@ class BatchStore:
                 "WHERE id=?",
                 [(*t, batch_id) for batch_id, t in totals.items()],
             )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     def cancel_pending(self, batch_id: str, now_us: int) -> int:
-        db = self.db
-        db.execute("BEGIN")
-        try:
+        with self.database.transaction() as db:
             n = db.execute(
                 "UPDATE batch_items SET status='cancelled', updated_us=? "
                 "WHERE batch_id=? AND status='pending'", (now_us, batch_id),
             ).rowcount
             db.execute("UPDATE batches SET cancelled=cancelled+? WHERE id=?", (n, batch_id))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return int(n)
 
     def requeue_failed(self, batch_id: str, now_us: int) -> int:
         """Failed, retry-eligible items go back to pending (their old results dropped)."""
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self.database.transaction("IMMEDIATE") as db:
             rows = db.execute(
                 "SELECT seq, result FROM batch_items WHERE batch_id=? AND status='failed' "
                 "AND retry_eligible=1", (batch_id,),
@@ -227,10 +207,6 @@ class BatchStore:
                 "finished_us=NULL WHERE id=?",
                 (len(rows), cost, int(tokens), seconds, batch_id),
             )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return len(rows)
 
     def results(self, batch_id: str, status: str | None, limit: int, offset: int
@@ -239,8 +215,8 @@ class BatchStore:
         if status:
             where += " AND status=?"
             args.append(status)
-        total = self.db.execute(f"SELECT COUNT(*) FROM batch_items WHERE {where}", args)
-        rows = self.db.execute(
+        total = self.conn.execute(f"SELECT COUNT(*) FROM batch_items WHERE {where}", args)
+        rows = self.conn.execute(
             f"SELECT seq, item_id, status, result, error_code, retry_eligible, attempts "
             f"FROM batch_items WHERE {where} ORDER BY seq LIMIT ? OFFSET ?",
             [*args, limit, offset],
@@ -248,7 +224,7 @@ class BatchStore:
         return rows, int(total.fetchone()[0])
 
     def errors(self, batch_id: str, limit: int) -> list[sqlite3.Row]:
-        return self.db.execute(
+        return self.conn.execute(
             "SELECT item_id, error_code, retry_eligible FROM batch_items "
             "WHERE batch_id=? AND status='failed' ORDER BY seq LIMIT ?", (batch_id, limit),
         ).fetchall()

@@ -1,11 +1,11 @@
-"""Health, readiness, key verification, rate limits and the model list."""
+"""Health, readiness, key verification and rate limits."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from .common import ctx_of, json_response, principal_of
+from .http import ctx_of, json_response, principal_of
 
 router = APIRouter()
 
@@ -17,7 +17,7 @@ async def health() -> Response:
 
 @router.get("/ready", tags=["meta"], summary="Readiness: 200 when the database answers")
 async def ready(request: Request) -> Response:
-    if ctx_of(request).store.ping():
+    if ctx_of(request).database.ping():
         return json_response({"status": "ready"})
     return json_response({"status": "unavailable"}, status=503)
 
@@ -52,9 +52,3 @@ async def verify(request: Request) -> Response:
 async def rate_limits(request: Request) -> Response:
     principal_of(request)
     return json_response(request.state.rate.as_json())
-
-
-@router.get("/v2/models", tags=["models"], summary="Models this server can run")
-async def models(request: Request) -> Response:
-    principal_of(request)
-    return json_response(ctx_of(request).catalog.listing())

@@ -1,19 +1,21 @@
-"""Helpers shared by the route modules: context access, JSON bodies and responses."""
+"""Helpers every area's routes share: context access, JSON bodies and responses, pagination."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
-from ..auth import Principal
-from ..context import ServerContext
-from ..errors import ApiError, validation
-from ..jsonfast import dumps_bytes
+from .auth import Principal
+from .errors import ApiError, validation
+from .jsonfast import dumps_bytes
+
+if TYPE_CHECKING:
+    from ..context import ServerContext
 
 M = TypeVar("M", bound=BaseModel)
 

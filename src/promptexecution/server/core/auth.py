@@ -9,9 +9,10 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
+from ..db.connection import Database
+from .accounts import Account, AccountStore, ApiKey, hash_key
 from .errors import ApiError
 from .plans import PlanLimits
-from .store import Account, ApiKey, Store, hash_key
 
 KEY_PREFIXES = ("pe_sk_live_", "pe_sk_test_")
 
@@ -39,8 +40,10 @@ def _unauthorized(code: str, message: str) -> ApiError:
 
 
 class Authenticator:
-    def __init__(self, store: Store, plans: dict[str, PlanLimits]) -> None:
-        self.store = store
+    def __init__(self, database: Database, accounts: AccountStore,
+                 plans: dict[str, PlanLimits]) -> None:
+        self.database = database
+        self.accounts = accounts
         self.plans = plans
         # key hash -> principal, dropped whenever the store's generation moves (e.g. a key
         # revoked by `pe keys revoke` in another process), so revocation still bites at once.
@@ -67,18 +70,18 @@ class Authenticator:
                 "'pe_sk_live_' or 'pe_sk_test_'",
             )
         digest = hash_key(token)
-        generation = self.store.generation()
+        generation = self.database.generation()
         if generation != self._cache_generation:
             self._cache.clear()
             self._cache_generation = generation
         cached = self._cache.get(digest)
         if cached is not None:
             return cached
-        key = self.store.find_key(digest)
+        key = self.accounts.find_key(digest)
         # The lookup is by hash; the constant-time compare guards the final equality check.
         if key is None or not hmac.compare_digest(key.key_hash, digest) or key.revoked_us:
             raise _unauthorized("INVALID_API_KEY", "The provided API key is invalid or expired")
-        account = self.store.get_account(key.account_id)
+        account = self.accounts.get_account(key.account_id)
         if account is None:
             raise _unauthorized("INVALID_API_KEY", "The provided API key is invalid or expired")
         principal = Principal(account, key, self.plans[account.plan])

@@ -1,0 +1,2 @@
+"""What every area stands on: errors, HTTP helpers, middleware, accounts and keys, plans and
+rate limits, idempotency, clock, config."""

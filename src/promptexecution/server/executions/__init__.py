@@ -1,0 +1,1 @@
+"""Executions: running one (the service), streaming it, storing it, and reading history back."""

@@ -1,1 +1,0 @@
-"""HTTP routes of the v2.1 API, one module per area."""

@@ -1,0 +1,1 @@
+"""Templates: their routes, versioned storage, sandboxed rendering and the spec's examples."""

@@ -1,0 +1,1 @@
+"""Batch webhooks: signed deliveries (sender), the log of every attempt (store, routes)."""
