@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 
 from promptexecution.server.core.config import ServerConfig
 from tests.conftest import ServerHandle, assert_error, running_server
+from tests.server.processes import start_server
 
 # Section 7, "Batch execution", as written.
 SPEC_BATCH = """{
@@ -194,14 +194,7 @@ def test_sigkill_mid_batch_resumes_with_one_result_per_item(tmp_path: Path) -> N
     data = tmp_path / "data"
 
     def start() -> tuple[subprocess.Popen[str], str]:
-        proc = subprocess.Popen([sys.executable, "-m", "promptexecution.cli", "serve",
-                                 "--port", "0", "--data-dir", str(data),
-                                 "--log-level", "warning"],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        assert proc.stdout is not None
-        match = re.search(r"listening on (http://\S+/v2)", proc.stdout.readline())
-        assert match
-        return proc, match.group(1)
+        return start_server(data, "--log-level", "warning")
 
     proc, url = start()
     key = (data / "local.key").read_text().strip()

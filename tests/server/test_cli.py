@@ -2,46 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import re
 import signal
 import stat
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
 from tests.conftest import ServerHandle
-
-PE = [sys.executable, "-m", "promptexecution.cli"]
-
-
-def pe(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*PE, *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **(env or {})})
-
-
-@contextmanager
-def serving(data_dir: Path, *extra: str, env: dict[str, str] | None = None
-            ) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    args = [*PE, "serve", "--port", "0", *extra]
-    if not env:
-        args += ["--data-dir", str(data_dir)]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, **(env or {})})
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    match = re.search(r"listening on (http://\S+/v2)", line)
-    assert match, line
-    try:
-        yield proc, match.group(1)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
+from tests.server.processes import pe, serving
 
 
 def test_help_lists_commands() -> None:

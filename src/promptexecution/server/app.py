@@ -43,6 +43,9 @@ from .providers import routes as provider_routes
 from .providers.catalog import ModelCatalog
 from .providers.pricing import PriceTable
 from .templates import routes as template_routes
+from .templates.limits import RenderLimits
+from .templates.pool import RenderPool
+from .templates.rendering import Renderer
 from .templates.store import TemplateStore
 from .webhooks import routes as webhook_routes
 from .webhooks.sender import WebhookSender
@@ -72,6 +75,9 @@ def build_context(
     execution_store = ExecutionStore(database)
     plans = plans_with_overrides(config.plans)
     catalog = ModelCatalog(config, PriceTable(config.pricing))
+    renderer = Renderer(RenderPool(RenderLimits(
+        timeout=config.render_timeout, memory_mib=config.render_memory_mib,
+        workers=config.render_workers)))
     return ServerContext(
         data_dir=data_dir,
         database=database,
@@ -89,8 +95,9 @@ def build_context(
         limiter=RateLimiter(clock),
         auth=Authenticator(database, accounts, plans),
         catalog=catalog,
-        executions=ExecutionService(database, templates, execution_store, catalog, clock, ids,
-                                    monotonic),
+        renderer=renderer,
+        executions=ExecutionService(database, templates, execution_store, catalog, renderer,
+                                    clock, ids, monotonic),
     )
 
 
@@ -127,9 +134,11 @@ def create_app(
         # collector's way, which shortens the full collections that show up as p99 spikes.
         gc.freeze()
         runner.start()
+        ctx.renderer.pool.warm_up()
         yield
         await runner.stop()
         await sender.aclose()
+        await ctx.renderer.pool.close()
         await ctx.catalog.aclose()
 
     app = FastAPI(

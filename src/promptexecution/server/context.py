@@ -22,6 +22,7 @@ from .db.connection import Database
 from .executions.service import ExecutionService
 from .executions.store import ExecutionStore
 from .providers.catalog import ModelCatalog
+from .templates.rendering import Renderer
 from .templates.store import TemplateStore
 from .webhooks.store import WebhookLog
 
@@ -44,6 +45,7 @@ class ServerContext:
     limiter: RateLimiter
     auth: Authenticator
     catalog: ModelCatalog
+    renderer: Renderer
     executions: ExecutionService
     # Idempotency keys whose first request is still running: a duplicate gets a 409.
     inflight_keys: set[tuple[str, str, str]] = field(default_factory=set)

@@ -60,8 +60,8 @@ def _options(body: BatchRequest) -> BatchOptions:
     return options
 
 
-def _validate_inputs(ctx: ServerContext, account_id: str, plan: Any, body: BatchRequest
-                     ) -> list[tuple[str, dict[str, Any]]]:
+async def _validate_inputs(ctx: ServerContext, account_id: str, plan: Any, body: BatchRequest
+                           ) -> list[tuple[str, dict[str, Any]]]:
     """Every input checked against the template before anything runs; all problems at once."""
     check_source(body.template_id, body.prompt)
     if body.template_id is not None:
@@ -72,6 +72,16 @@ def _validate_inputs(ctx: ServerContext, account_id: str, plan: Any, body: Batch
         declared, source = [], body.prompt or ""
     settings = body.model_settings
     ctx.executions.model_for(settings.model if settings else None, plan)
+    # A raw prompt with no variables is sent as written; with them, it is a template, which
+    # may not compile: that is then every such input's problem.
+    referenced: frozenset[str] | ApiError = frozenset()
+    if body.template_id is not None or any(item.variables for item in body.inputs):
+        try:
+            referenced = await ctx.renderer.referenced(source, account_id)
+        except ApiError as error:
+            if error.type != "template_error":
+                raise
+            referenced = error
 
     items: list[tuple[str, dict[str, Any]]] = []
     seen: dict[str, int] = {}
@@ -84,7 +94,9 @@ def _validate_inputs(ctx: ServerContext, account_id: str, plan: Any, body: Batch
         seen[item_id] = index
         if body.template_id is not None or item.variables:
             try:
-                resolve_variables(declared, item.variables, source)
+                if isinstance(referenced, ApiError):
+                    raise referenced
+                resolve_variables(declared, item.variables, referenced)
             except ApiError as error:
                 problems.append({"item_id": item_id, "code": error.code,
                                  "message": error.message, "details": error.details})
@@ -148,7 +160,7 @@ async def submit(request: Request) -> Response:
         return Response(previous[1], status_code=previous[0], media_type="application/json",
                         headers={"Idempotent-Replayed": "true"})
     options = _options(body)
-    items = _validate_inputs(ctx, account_id, principal.plan, body)
+    items = await _validate_inputs(ctx, account_id, principal.plan, body)
     batch_id = ctx.ids.new("batch")
     now = ctx.clock()
     stored_request = {

@@ -234,7 +234,7 @@ class BatchRunner:
                        batch_id: str, attempts: int) -> ItemResult:
         executions = self.ctx.executions
         try:
-            prepared = executions.prepare(account_id, plan, request)
+            prepared = await executions.prepare(account_id, plan, request)
         except ApiError as error:
             return _failed(batch_id, seq, attempts, error, retry_eligible=False)
         outcome = await executions.run(prepared, store=False)

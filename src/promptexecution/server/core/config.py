@@ -15,6 +15,10 @@
 
     [plans.enterprise]                 # raise or lower a plan's limits on this server
     burst_per_minute = 5000
+
+    render_timeout = 2.0               # seconds one template render may take
+    render_memory_mib = 64             # memory one render may use
+    render_workers = 2                 # processes that render templates
 """
 
 from __future__ import annotations
@@ -46,6 +50,10 @@ class ServerConfig:
     allow_private_webhooks: bool = False
     # Seconds before each webhook retry (attempts = len + 1).
     webhook_retry_delays: tuple[float, ...] = (1.0, 4.0, 15.0, 60.0)
+    # The bounds on one template render, and the processes that render (templates/pool.py).
+    render_timeout: float = 2.0
+    render_memory_mib: int = 64
+    render_workers: int = 2
 
 
 class ConfigError(ValueError):
@@ -65,7 +73,8 @@ def load_config(path: Path) -> ServerConfig:
 
 def parse_config(raw: dict[str, Any], where: str = "server.toml") -> ServerConfig:
     known = {"default_model", "providers", "pricing", "plans", "ping_interval",
-             "allow_private_webhooks", "webhook_retry_delays"}
+             "allow_private_webhooks", "webhook_retry_delays", "render_timeout",
+             "render_memory_mib", "render_workers"}
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; expected {sorted(known)}")
@@ -107,4 +116,20 @@ def parse_config(raw: dict[str, Any], where: str = "server.toml") -> ServerConfi
     ):
         raise ConfigError(f"{where}: webhook_retry_delays must be a list of seconds")
     config.webhook_retry_delays = tuple(float(d) for d in delays)
+    config.render_timeout = _number(raw, "render_timeout", config.render_timeout, 0.05, 600,
+                                    where)
+    config.render_memory_mib = int(_number(raw, "render_memory_mib", config.render_memory_mib,
+                                           8, 65536, where, integer=True))
+    config.render_workers = int(_number(raw, "render_workers", config.render_workers, 1, 64,
+                                        where, integer=True))
     return config
+
+
+def _number(raw: dict[str, Any], key: str, default: float, low: float, high: float, where: str,
+            integer: bool = False) -> float:
+    value = raw.get(key, default)
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high:
+        kind = "a whole number" if integer else "a number"
+        raise ConfigError(f"{where}: {key} must be {kind} from {low:g} to {high:g}")
+    return value

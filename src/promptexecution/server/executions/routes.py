@@ -48,7 +48,7 @@ async def execute(request: Request) -> Any:
     if previous is not None:
         return _replay(*previous, stream=body.stream)
 
-    prepared = ctx.executions.prepare(account_id, principal.plan, body)
+    # Rendering is part of the execution's work, so it holds the concurrency slot too.
     ctx.limiter.acquire_slot(account_id, principal.plan)
     idempotency.hold()
     released = False
@@ -59,6 +59,12 @@ async def execute(request: Request) -> Any:
             released = True
             ctx.limiter.release_slot(account_id)
             idempotency.release()
+
+    try:
+        prepared = await ctx.executions.prepare(account_id, principal.plan, body)
+    except BaseException:
+        release()
+        raise
 
     if body.stream:
         request_id = request.state.request_id

@@ -20,7 +20,7 @@ from ..core.plans import PlanLimits
 from ..db.connection import Database
 from ..providers.base import Chunk, GenerationRequest, ProviderError, Usage, estimate_tokens
 from ..providers.catalog import ModelCatalog, ModelEntry
-from ..templates.rendering import render, resolve_variables
+from ..templates.rendering import Renderer, resolve_variables
 from ..templates.store import TemplateRecord, TemplateStore
 from .store import ExecutionStore
 from .writer import ExecutionWriter
@@ -118,11 +118,13 @@ class ExecutionService:
         templates: TemplateStore,
         store: ExecutionStore,
         catalog: ModelCatalog,
+        renderer: Renderer,
         clock: Clock,
         ids: IdSource,
         monotonic: Callable[[], float],
     ) -> None:
         self.database = database
+        self.renderer = renderer
         self.templates = templates
         self.store = store
         self.writer = ExecutionWriter(store)
@@ -137,16 +139,19 @@ class ExecutionService:
 
     # ------------------------------------------------------------------ preparation
 
-    def prepare(self, account_id: str, plan: PlanLimits, request: ExecuteRequest) -> Prepared:
+    async def prepare(self, account_id: str, plan: PlanLimits, request: ExecuteRequest
+                      ) -> Prepared:
         check_source(request.template_id, request.prompt)
         provided = request.variables or {}
         template = None
+        renderer = self.renderer
         if request.template_id is not None:
             template = self.find_template(
                 account_id, request.template_id, request.template_version
             )
-            values = resolve_variables(template.variables, provided, template.prompt)
-            rendered = render(template.prompt, values)
+            referenced = await renderer.referenced(template.prompt, account_id)
+            values = resolve_variables(template.variables, provided, referenced)
+            rendered = await renderer.render(template.prompt, values, account_id)
             defaults = {
                 v["name"]: v["default"]
                 for v in template.variables
@@ -162,7 +167,9 @@ class ExecutionService:
                 )
             assert request.prompt is not None
             if provided:
-                rendered = render(request.prompt, resolve_variables([], provided, request.prompt))
+                referenced = await renderer.referenced(request.prompt, account_id)
+                values = resolve_variables([], provided, referenced)
+                rendered = await renderer.render(request.prompt, values, account_id)
             else:
                 rendered = request.prompt  # no variables: the prompt is sent exactly as written
             variables_used = provided or None

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..core.clock import to_micros
-from .rendering import check_syntax
 from .store import TemplateRecord
 
 if TYPE_CHECKING:
@@ -252,7 +251,6 @@ def seed_templates(ctx: ServerContext, account_id: str) -> int:
     for spec in DEMO_TEMPLATES:
         if ctx.templates.find_template_row(account_id, spec["name"]) is not None:
             continue
-        check_syntax(spec["prompt"])
         ctx.templates.insert_template(
             TemplateRecord(
                 id=ctx.ids.new("tmpl"),

@@ -1,34 +1,36 @@
-"""Template rendering: Jinja2's sandbox with StrictUndefined, typed variables, and the spec's
-single-brace `{name}` placeholders.
+"""Rendering a template, as the server does it: typed variables, the spec's single-brace
+`{name}` placeholders, a fast in-process path for plain substitution, and the render workers
+(templates/pool.py) for everything else.
 
-Untrusted templates can neither run code (the sandbox) nor exhaust the server: `range` shares
-one iteration budget per render, repetition of strings and lists is capped, and output is
-generated in chunks and stopped past a size limit. Every failure is a 400, never a 500.
+The server never parses an untrusted template with Jinja itself. A template that only
+substitutes names (`Hi {{ name }}!`, most prompts) is recognised by a regular expression and
+filled by joining strings, which is an order of magnitude cheaper than a render; anything
+else is compiled and rendered in a worker process, under its time and memory limits.
 """
 
 from __future__ import annotations
 
-import functools
+import hashlib
 import re
-import traceback
-from collections.abc import Callable, Iterable, Iterator
-from contextvars import ContextVar
-from functools import lru_cache
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
-from jinja2.exceptions import SecurityError
-from jinja2.sandbox import SandboxedEnvironment
-
-from ..core.errors import ApiError, template_error, validation
-
-MAX_OUTPUT_CHARS = 1_000_000
-MAX_RANGE_ITERATIONS = 100_000
-MAX_POWER_EXPONENT = 10_000
+from ..core.errors import ApiError, validation
+from .frames import encode
+from .limits import MAX_OUTPUT_CHARS, too_large
+from .pool import RenderPool
 
 _SINGLE_BRACE = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
-_EXPRESSION_ROOT = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)")
-_range_budget: ContextVar[list[int]] = ContextVar("range_budget")
+_PLAIN_NAME = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+# Where Jinja would see more than text (a block, a comment or a richer expression).
+_JINJA_OPENERS = ("{{", "{%", "{#")
+# Names Jinja reads as literals or operators, not as variables.
+_JINJA_WORDS = frozenset(
+    "true false none True False None and or not in is if else for recursive".split()
+)
+_NEWLINES = re.compile(r"\r\n|\r")
 
 _TYPE_CHECKS: dict[str, Any] = {
     "string": lambda v: isinstance(v, str),
@@ -47,6 +49,8 @@ _EMPTY_BY_TYPE: dict[str, Any] = {
     "array": [],
     "object": {},
 }
+
+Parts = tuple[tuple[bool, str], ...]
 
 
 def json_type_name(value: Any) -> str:
@@ -67,161 +71,22 @@ def json_type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def _spend(n: int) -> None:
-    budget = _range_budget.get(None)
-    if budget is not None:
-        budget[0] -= n
-        if budget[0] < 0:
-            raise SecurityError(
-                f"a template may loop at most {MAX_RANGE_ITERATIONS:,} times in all"
-            )
-
-
-def _budgeted_range(*args: int) -> range:
-    result = range(*args)
-    _spend(len(result))
-    return result
-
-
-def _budgeted_iter(iterable: Any) -> Iterator[Any]:
-    """Every `{% for %}` iterates through this: nested loops share one budget."""
-    for item in iterable:
-        _spend(1)
-        yield item
-
-
-def _check_size(args: Iterable[Any]) -> None:
-    for arg in args:
-        if isinstance(arg, int) and not isinstance(arg, bool) and abs(arg) > MAX_OUTPUT_CHARS:
-            raise SecurityError(f"numbers above {MAX_OUTPUT_CHARS:,} are not allowed here")
-
-
-def _guarded_filter(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(fn)  # keeps jinja's pass_context / pass_environment markers
-    def guarded(*args: Any, **kwargs: Any) -> Any:
-        _check_size(args)
-        _check_size(kwargs.values())
-        for arg in args:
-            if isinstance(arg, str) and fn.__name__ == "do_format":
-                _check_format(arg)
-        return fn(*args, **kwargs)
-
-    return guarded
-
-
-_BIG_FORMAT_WIDTH = re.compile(r"\d{7,}")
-
-
-def _check_format(template: str) -> None:
-    """'{:>999999999}'.format(1) and '%999999999s' % 1 build gigabyte strings."""
-    if _BIG_FORMAT_WIDTH.search(template):
-        raise SecurityError("format widths above 999,999 are not allowed")
-
-
-class _Sandbox(SandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**", "%"})
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "%" and isinstance(left, str):
-            _check_format(left)
-        if operator == "*":
-            for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(n, int):
-                    if len(seq) * n > MAX_OUTPUT_CHARS:
-                        raise SecurityError("repetition would exceed the template output limit")
-        if operator == "**" and isinstance(right, int | float):
-            if abs(right) > MAX_POWER_EXPONENT:
-                raise SecurityError(f"exponents above {MAX_POWER_EXPONENT} are not allowed")
-            if isinstance(left, int) and left.bit_length() * abs(right) > 1_000_000:
-                raise SecurityError("that power would be a number too large to print")
-        return super().call_binop(context, operator, left, right)
-
-    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
-        # 'a'.ljust(10**9), '{:>999999999}'.format(1): sizes that build huge strings.
-        _check_size(args)
-        _check_size(kwargs.values())
-        return super().call(__context, __obj, *args, **kwargs)
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        if isinstance(obj, str) and attribute in ("format", "format_map"):
-            _check_format(obj)
-        return super().getattr(obj, attribute)
-
-
-_env = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-_env.globals["range"] = _budgeted_range
-_env.globals["_budgeted_iter"] = _budgeted_iter
-_lipsum: Callable[..., Any] = _env.globals["lipsum"]  # type: ignore[assignment]
-
-
-def _bounded_lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> Any:
-    if n > 100 or max > 1000:  # lipsum(999999) alone is about 2 GB of text
-        raise SecurityError("lipsum is limited to 100 paragraphs of up to 1,000 words")
-    return _lipsum(n, html, min, max)
-
-
-_env.globals["lipsum"] = _bounded_lipsum
-_env.filters = {name: _guarded_filter(fn) for name, fn in _env.filters.items()}
-
-
-@lru_cache(maxsize=2048)
-def _compile(source: str) -> Any:
-    return _env.from_string(_parse(source))
-
-
-@lru_cache(maxsize=2048)
-def _plain_parts(source: str) -> tuple[tuple[bool, str], ...] | None:
-    """A template that only substitutes plain names (`Hi {{ name }}!`) as (is_name, text)
-    parts, or None. Most prompt templates are like this, and joining strings is an order of
-    magnitude cheaper than a Jinja render; anything else takes the full sandboxed path."""
+def plain_parts(source: str) -> Parts | None:
+    """`Hi {{ name }}!` as (is_name, text) parts, exactly as Jinja would read it (text with
+    its newlines normalised, as Jinja's lexer does), or None when Jinja would see more."""
+    pieces = _PLAIN_NAME.split(source)
     parts: list[tuple[bool, str]] = []
-    for node in _parse(source).body:
-        if not isinstance(node, nodes.Output):
-            return None
-        for child in node.nodes:
-            if isinstance(child, nodes.TemplateData):
-                parts.append((False, child.data))
-            elif isinstance(child, nodes.Name) and child.ctx == "load":
-                parts.append((True, child.name))
-            else:
+    for index, piece in enumerate(pieces):
+        if index % 2:
+            # `{{{ x }}`: Jinja opens at the first `{{`, which is not this one.
+            if piece in _JINJA_WORDS or pieces[index - 1].endswith("{"):
                 return None
+            parts.append((True, piece))
+        elif piece:
+            if any(opener in piece for opener in _JINJA_OPENERS):
+                return None
+            parts.append((False, _NEWLINES.sub("\n", piece)))
     return tuple(parts)
-
-
-@lru_cache(maxsize=2048)
-def referenced_variables(source: str) -> frozenset[str]:
-    """Root names a template reads from its context (`{{a.b}}` gives `a`)."""
-    ast = _parse(source)
-    names = set(meta.find_undeclared_variables(ast))
-    return frozenset(names - set(_env.globals))
-
-
-def _parse(source: str) -> nodes.Template:
-    try:
-        ast = _env.parse(source)
-    except TemplateSyntaxError as exc:
-        raise template_error(
-            "TEMPLATE_SYNTAX_ERROR",
-            f"Template syntax error on line {exc.lineno}: {exc.message}",
-            line=exc.lineno,
-            template_section=_line(source, exc.lineno),
-        ) from None
-    for loop in ast.find_all(nodes.For):  # count every iteration against the budget
-        loop.iter = nodes.Call(nodes.Name("_budgeted_iter", "load"), [loop.iter], [], None,
-                               None, lineno=loop.lineno)
-    return ast
-
-
-def check_syntax(prompt: str) -> None:
-    """Raises a 400 `template_error` when `prompt` is not a valid template."""
-    _parse(prompt)
-
-
-def _line(source: str, lineno: int | None) -> str:
-    lines = source.splitlines()
-    if lineno is None or not 1 <= lineno <= len(lines):
-        return ""
-    return f"line {lineno}: {lines[lineno - 1].strip()[:200]}"
 
 
 def with_single_braces(source: str, provided: Iterable[str]) -> str:
@@ -235,9 +100,10 @@ def with_single_braces(source: str, provided: Iterable[str]) -> str:
 
 
 def resolve_variables(
-    declared: list[dict[str, Any]], provided: dict[str, Any], source: str
+    declared: list[dict[str, Any]], provided: dict[str, Any], referenced: frozenset[str]
 ) -> dict[str, Any]:
-    """Type-checks `provided`, applies defaults, and reports every missing variable at once."""
+    """Type-checks `provided`, applies defaults, and reports every missing variable at once.
+    `referenced`: the names the template reads (Renderer.referenced)."""
     values = dict(provided)
     type_errors = []
     for spec in declared:
@@ -260,7 +126,7 @@ def resolve_variables(
         )
     required = {s["name"] for s in declared if s.get("required") and s.get("default") is None}
     optional = {s["name"]: s.get("type", "string") for s in declared if s["name"] not in required}
-    needed = required | (referenced_variables(source) - set(optional))
+    needed = required | (referenced - set(optional))
     missing = sorted(n for n in needed if values.get(n) is None)
     if missing:
         quoted = ", ".join(f"'{n}'" for n in missing)
@@ -277,86 +143,96 @@ def resolve_variables(
     return values
 
 
-def render(source: str, variables: dict[str, Any]) -> str:
-    """Renders a template (already checked by `resolve_variables`) in the sandbox."""
-    source = with_single_braces(source, variables)
-    parts = _plain_parts(source)
-    if parts is not None and all(variables.get(text) is not None for is_name, text in parts
-                                 if is_name):
-        joined = "".join(str(variables[text]) if is_name else text for is_name, text in parts)
-        if len(joined) > MAX_OUTPUT_CHARS:
-            raise template_error(
-                "RENDERED_PROMPT_TOO_LARGE",
-                f"The rendered prompt exceeds {MAX_OUTPUT_CHARS:,} characters",
-                limit=MAX_OUTPUT_CHARS,
-            )
-        return joined
-    template = _compile(source)
-    token = _range_budget.set([MAX_RANGE_ITERATIONS])
-    try:
-        out: list[str] = []
-        size = 0
-        for chunk in template.generate(**variables):
-            size += len(chunk)
-            if size > MAX_OUTPUT_CHARS:
-                raise template_error(
-                    "RENDERED_PROMPT_TOO_LARGE",
-                    f"The rendered prompt exceeds {MAX_OUTPUT_CHARS:,} characters",
-                    limit=MAX_OUTPUT_CHARS,
-                )
-            out.append(chunk)
-        return "".join(out)
-    except ApiError:
-        raise
-    except SecurityError as exc:
-        raise template_error(
-            "TEMPLATE_SECURITY_VIOLATION",
-            f"The template tried something the sandbox forbids: {exc}",
-            **_where(exc, source),
-        ) from None
-    except UndefinedError as exc:
-        raise _substitution_failed(exc, source, str(exc.message)) from None
-    except Exception as exc:  # any other runtime error in a user's template is the user's 400
-        raise _substitution_failed(exc, source, f"{type(exc).__name__}: {exc}") from None
-    finally:
-        _range_budget.reset(token)
+class _Bounded(OrderedDict[Any, Any]):
+    """An LRU mapping bounded in entries."""
+
+    def __init__(self, entries: int) -> None:
+        super().__init__()
+        self.entries = entries
+
+    def remember(self, key: Any, value: Any) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.entries:
+            self.popitem(last=False)
 
 
-def _template_line(exc: BaseException) -> int | None:
-    lineno = None
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if frame.filename == "<template>":
-            lineno = frame.lineno
-    return lineno
+class Renderer:
+    """What the server calls: `referenced`, `check` and `render`, each answered in process
+    for plain templates and by a worker for the rest."""
 
+    # Sources longer than this are analysed again rather than kept (they are rare, and the
+    # cache must not hold gigabytes of prompt text).
+    CACHED_SOURCE_CHARS = 65_536
+    # A render that ran out of time or memory is answered from memory for the same input a
+    # while: a template that never finishes costs a worker one time limit, not one per
+    # request. (A worker that died is not remembered: that may not be the input's doing.)
+    FAILURE_TTL = 60.0
+    REMEMBERED_LIMITS = ("time", "memory")
 
-def _where(exc: BaseException, source: str) -> dict[str, Any]:
-    lineno = _template_line(exc)
-    return {"template_section": _line(source, lineno)} if lineno else {}
+    def __init__(self, pool: RenderPool) -> None:
+        self.pool = pool
+        self._analysis: _Bounded = _Bounded(4096)  # source -> Parts | frozenset[str]
+        self._failures: _Bounded = _Bounded(1024)  # digest -> (expires, error reply)
 
+    async def referenced(self, source: str, account: str) -> frozenset[str]:
+        """The root names `source` reads (`{{a.b}}` gives `a`); a 400 if it cannot compile."""
+        analysis = await self._analyze(source, account)
+        if isinstance(analysis, frozenset):
+            return analysis
+        return frozenset(text for is_name, text in analysis if is_name)
 
-_MISSING_NAME = re.compile(r"(?:attribute|key) '([^']+)'|'([A-Za-z_][A-Za-z0-9_]*)' is undefined")
-_EXPRESSION = re.compile(r"\{\{.*?\}\}")
+    async def check(self, source: str, account: str) -> None:
+        """Raises a 400 `template_error` when `source` cannot compile (templates are checked
+        when saved, so one that can never render is never stored)."""
+        await self._analyze(source, account)
 
+    async def render(self, source: str, variables: dict[str, Any], account: str) -> str:
+        """Renders a template whose variables `resolve_variables` has already checked."""
+        source = with_single_braces(source, variables)
+        analysis = await self._analyze(source, account)
+        if not isinstance(analysis, frozenset):
+            joined = "".join(str(variables[text]) if is_name else text
+                             for is_name, text in analysis)
+            if len(joined) > MAX_OUTPUT_CHARS:
+                raise too_large()
+            return joined
+        message = {"op": "render", "source": source, "variables": variables}
+        digest = hashlib.sha256(encode(message)).digest()
+        self._raise_known_failure(digest)
+        reply = await self.pool.call(account, message)
+        if "error" in reply:
+            self._raise(reply, digest)
+        text: str = reply["ok"]
+        return text
 
-def _substitution_failed(exc: BaseException, source: str, why: str) -> ApiError:
-    """The spec's VARIABLE_SUBSTITUTION_FAILED: which variables, and the expression at fault
-    (`line 15: {{date_range.start}}`) when it can be told from the error."""
-    lineno = _template_line(exc)
-    details: dict[str, Any] = {}
-    if lineno is not None:
-        text = source.splitlines()[lineno - 1] if lineno <= len(source.splitlines()) else ""
-        expressions = _EXPRESSION.findall(text)
-        match = _MISSING_NAME.search(why)
-        name = (match.group(1) or match.group(2)) if match else None
-        if name:
-            word = re.compile(rf"\b{re.escape(name)}\b")
-            expressions = [e for e in expressions if word.search(e)] or expressions
-        roots = sorted({r for e in expressions for r in _EXPRESSION_ROOT.findall(e)})
-        details["problematic_variables"] = roots
-        shown = " ".join(expressions) if expressions else text.strip()[:200]
-        details["template_section"] = f"line {lineno}: {shown}"
-    return template_error(
-        "VARIABLE_SUBSTITUTION_FAILED", f"Template variable substitution failed: {why}",
-        **details,
-    )
+    async def _analyze(self, source: str, account: str) -> Parts | frozenset[str]:
+        found: Parts | frozenset[str] | None = self._analysis.get(source)
+        if found is not None:
+            return found
+        found = plain_parts(source)
+        if found is None:
+            digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).digest()
+            self._raise_known_failure(digest)
+            reply = await self.pool.call(account, {"op": "analyze", "source": source})
+            if "error" in reply:
+                self._raise(reply, digest)
+            found = frozenset(reply["ok"])
+        if len(source) <= self.CACHED_SOURCE_CHARS:
+            self._analysis.remember(source, found)
+        return found
+
+    def _raise_known_failure(self, digest: bytes) -> None:
+        known = self._failures.get(digest)
+        if known is not None:
+            expires, reply = known
+            if time.monotonic() < expires:
+                self._raise(reply, digest)
+            del self._failures[digest]
+
+    def _raise(self, reply: dict[str, Any], digest: bytes) -> None:
+        e = reply["error"]
+        if (e["code"] == "TEMPLATE_RENDER_LIMIT" and digest not in self._failures
+                and (e.get("details") or {}).get("limit") in self.REMEMBERED_LIMITS):
+            self._failures.remember(digest, (time.monotonic() + self.FAILURE_TTL, reply))
+        raise ApiError(e["type"], e["code"], e["message"], details=e.get("details"))

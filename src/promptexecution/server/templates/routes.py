@@ -20,7 +20,7 @@ from ..core.http import (
 )
 from ..core.idempotency import Idempotency
 from ..core.jsonfast import dumps
-from .rendering import check_syntax, json_type_name
+from .rendering import json_type_name
 from .store import TemplateRecord
 
 if TYPE_CHECKING:
@@ -141,7 +141,7 @@ async def create_template(request: Request) -> Response:
     if previous is not None:
         return Response(previous[1], status_code=previous[0], media_type="application/json",
                         headers={"Idempotent-Replayed": "true"})
-    check_syntax(body.prompt)
+    await ctx.renderer.check(body.prompt, account_id)
     if ctx.templates.active_name_taken(account_id, body.name):
         raise conflict(
             "TEMPLATE_NAME_TAKEN",
@@ -228,7 +228,7 @@ async def update_template(request: Request, template_id: str) -> Response:
         )
     given = body.model_fields_set
     if body.prompt is not None:
-        check_syntax(body.prompt)
+        await ctx.renderer.check(body.prompt, account_id)
     if body.name is not None and ctx.templates.active_name_taken(account_id, body.name, current.id):
         raise conflict(
             "TEMPLATE_NAME_TAKEN", f"A template named '{body.name}' already exists",
