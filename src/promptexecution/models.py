@@ -172,6 +172,8 @@ class Execution(_Response):
     error: ErrorBody | None = None
     created_at: str
     completed_at: str | None = None
+    batch_id: str | None = None  # a batch item's execution: its batch and item
+    batch_item_id: str | None = None
 
 
 class ExecutionSummary(_Response):
@@ -182,6 +184,7 @@ class ExecutionSummary(_Response):
     tokens_used: int = 0
     cost: float = 0.0
     created_at: str
+    batch_id: str | None = None
 
 
 class Pagination(_Response):

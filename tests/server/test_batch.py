@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -15,7 +16,8 @@ import httpx
 import pytest
 
 from promptexecution.server.core.config import ServerConfig
-from tests.conftest import ServerHandle, assert_error, running_server
+from tests.conftest import ServerHandle, assert_error, running_server, serve_in_thread
+from tests.server.hooks import Listener
 from tests.server.processes import start_server
 
 # Section 7, "Batch execution", as written.
@@ -316,3 +318,94 @@ def test_retry_while_the_batch_still_runs(server: ServerHandle) -> None:
     items = results["results"]
     assert [r["item_id"] for r in items] == [f"item_{n}" for n in range(1, 31)]
     assert sum(1 for r in items if r["attempts"] == 2) == retried["retried_items"]
+
+
+def _hooked_listener() -> Any:
+    listener = Listener()
+    return listener, serve_in_thread(listener.app)
+
+
+def test_an_item_that_fails_in_an_unexpected_way_is_failed_never_left_pending(
+    fresh_server: ServerHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any failure of an item is that item's failed result, with its error code; the batch
+    ends only when nothing is pending, and its webhook's summary adds up."""
+    real_run = fresh_server.ctx.executions.run
+
+    async def flaky(prepared: Any, **kwargs: Any) -> Any:
+        if "odd" in prepared.generation.prompt:
+            raise RuntimeError("a bug in the server")
+        return await real_run(prepared, **kwargs)
+
+    monkeypatch.setattr(fresh_server.ctx.executions, "run", flaky)
+    listener, serving_hooks = _hooked_listener()
+    with serving_hooks as (hook_url, _), fresh_server.client() as c:
+        batch = submit(c, {"prompt": "item {kind}", "inputs": [
+            {"id": f"i{n}", "variables": {"kind": "odd" if n % 2 else "even"}}
+            for n in range(6)], "processing_options": {"callback_url": f"{hook_url}/hook"}})
+        final = wait_for(c, batch["batch_id"])
+        results = c.get(f"/batch/{batch['batch_id']}/results").json()
+        deadline = time.monotonic() + 10
+        while not listener.received and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert final["status"] == "completed"
+    assert final["progress"] == {"completed": 3, "failed": 3, "cancelled": 0, "pending": 0,
+                                 "total": 6}
+    failed = [r for r in results["results"] if r["status"] == "failed"]
+    assert [r["item_id"] for r in failed] == ["i1", "i3", "i5"]
+    assert {r["error"]["code"] for r in failed} == {"INTERNAL_ERROR"}
+    assert all(r["retry_eligible"] for r in failed)
+    [event] = listener.events()
+    summary = event["summary"]
+    assert event["event"] == "batch.completed" and summary["success_rate"] == 50.0
+    assert summary["completed"] + summary["failed"] + summary["cancelled"] == \
+        summary["total_items"] == 6
+
+
+def test_a_result_that_cannot_be_stored_keeps_the_batch_unfinished_until_it_is(
+    fresh_server: ServerHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = fresh_server.ctx.batch_store
+    real_record = store.record_results
+    refusals = [3]
+
+    def full_disk(results: Any, now_us: int) -> None:
+        if refusals[0] > 0:
+            refusals[0] -= 1
+            raise sqlite3.OperationalError("database or disk is full")
+        real_record(results, now_us)
+
+    monkeypatch.setattr(store, "record_results", full_disk)
+    with fresh_server.client() as c:
+        batch = submit(c, {"prompt": "x {n}", "inputs": [{"variables": {"n": n}}
+                                                         for n in range(3)]})
+        time.sleep(0.3)
+        early = c.get(f"/batch/{batch['batch_id']}").json()
+        final = wait_for(c, batch["batch_id"], timeout=20)
+    assert early["status"] in ("queued", "processing")
+    assert final["status"] == "completed"
+    assert final["progress"]["completed"] == 3 and final["progress"]["pending"] == 0
+
+
+def test_batch_items_are_executions_in_history(client: httpx.Client) -> None:
+    batch = submit(client, {"template_id": "sentiment_analysis", "inputs": [
+        {"id": f"r{n}", "variables": {"text": f"text {n}"}} for n in range(4)]})
+    wait_for(client, batch["batch_id"])
+    results = client.get(f"/batch/{batch['batch_id']}/results").json()["results"]
+    for item in results:
+        execution = client.get(f"/executions/{item['execution_id']}")
+        assert execution.status_code == 200, execution.text
+        body = execution.json()
+        assert body["batch_id"] == batch["batch_id"]
+        assert body["batch_item_id"] == item["item_id"]
+        assert body["content"] == item["content"]
+    listed = client.get("/executions", params={"batch_id": batch["batch_id"]}).json()
+    assert listed["pagination"]["total"] == 4
+    assert {e["execution_id"] for e in listed["executions"]} == {
+        r["execution_id"] for r in results}
+    assert {e["batch_id"] for e in listed["executions"]} == {batch["batch_id"]}
+    failed = client.get("/executions", params={"batch_id": batch["batch_id"],
+                                               "status": "failed"}).json()
+    assert failed["pagination"]["total"] == 0 and failed["executions"] == []
+    assert client.get("/executions", params={"batch_id": "batch_nope"}).json()[
+        "pagination"]["total"] == 0

@@ -121,6 +121,7 @@ def test_summary_fields(server: ServerHandle) -> None:
         "tokens_used": done["metadata"]["tokens_used"],
         "cost": done["metadata"]["cost"],
         "created_at": done["created_at"],
+        "batch_id": None,
     }
 
 

@@ -12,29 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from promptexecution.server.core.config import ServerConfig
 from promptexecution.server.webhooks.sender import WebhookSender
 from promptexecution.webhooks import WebhookVerificationError, sign, verify
 from tests.conftest import ServerHandle, running_server, serve_in_thread
-
-
-class Listener:
-    def __init__(self) -> None:
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        self.fail_first = 0
-        self.app = Starlette(routes=[Route("/hook", self.hook, methods=["POST"])])
-
-    async def hook(self, request: Request) -> Response:
-        self.received.append((dict(request.headers), await request.body()))
-        if self.fail_first > 0:
-            self.fail_first -= 1
-            return Response("not now", status_code=500)
-        return Response("Webhook received")
+from tests.server.hooks import Listener
 
 
 @pytest.fixture(scope="module")

@@ -231,10 +231,12 @@ class AsyncExecutions(_AsyncResource):
         self, *, limit: int | None = None, offset: int | None = None,
         template_id: str | None = None, status: str | None = None,
         date_from: str | datetime | None = None, date_to: str | datetime | None = None,
+        batch_id: str | None = None,
     ) -> ExecutionList:
         """One page of history, newest first."""
         spec = rq.list_executions(limit=limit, offset=offset, template_id=template_id,
-                                  status=status, date_from=date_from, date_to=date_to)
+                                  status=status, date_from=date_from, date_to=date_to,
+                                  batch_id=batch_id)
         return await self._client._call(spec, ExecutionList)
 
     def iterate(self, *, page_size: int = 100, **filters: Any) -> AsyncIterator[ExecutionSummary]:

@@ -122,13 +122,13 @@ def get_execution(
 def list_executions(
     *, limit: int | None = None, offset: int | None = None, template_id: str | None = None,
     status: str | None = None, date_from: str | datetime | None = None,
-    date_to: str | datetime | None = None,
+    date_to: str | datetime | None = None, batch_id: str | None = None,
 ) -> RequestSpec:
     return RequestSpec(
         "GET",
         "/executions",
         params={"limit": limit, "offset": offset, "template_id": template_id, "status": status,
-                "date_from": date_from, "date_to": date_to},
+                "date_from": date_from, "date_to": date_to, "batch_id": batch_id},
     )
 
 

@@ -250,9 +250,11 @@ class Executions(_Resource):
         self, *, limit: int | None = None, offset: int | None = None,
         template_id: str | None = None, status: str | None = None,
         date_from: str | datetime | None = None, date_to: str | datetime | None = None,
+        batch_id: str | None = None,
     ) -> ExecutionList:
         spec = rq.list_executions(limit=limit, offset=offset, template_id=template_id,
-                                  status=status, date_from=date_from, date_to=date_to)
+                                  status=status, date_from=date_from, date_to=date_to,
+                                  batch_id=batch_id)
         return self._client._call(spec, ExecutionList)
 
     def iterate(self, *, page_size: int = 100, **filters: Any) -> Iterator[ExecutionSummary]:

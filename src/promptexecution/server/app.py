@@ -84,7 +84,7 @@ def build_context(
         accounts=accounts,
         templates=templates,
         execution_store=execution_store,
-        batch_store=BatchStore(database),
+        batch_store=BatchStore(database, execution_store),
         idempotency=IdempotencyStore(database),
         webhook_log=WebhookLog(database, clock),
         clock=clock,

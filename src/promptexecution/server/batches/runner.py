@@ -178,7 +178,7 @@ class BatchRunner:
         return to_micros(self.ctx.clock())
 
     def _finish(self, live: LiveBatch, cancelled: bool) -> None:
-        del self.live[live.row.id]
+        """Ends a batch, which is final only when none of its items is pending."""
         now = self._now_us()
         if cancelled:
             self.store.cancel_pending(live.row.id, now)
@@ -186,7 +186,11 @@ class BatchRunner:
         else:
             row = self.store.get_any(live.row.id)
             assert row is not None
+            if row.pending:  # results that could not be stored: read the items again
+                live.cursor, live.exhausted = -1, False
+                return
             status = "failed" if row.completed == 0 and row.failed > 0 else "completed"
+        del self.live[live.row.id]
         self.store.set_status(live.row.id, status, now)
         final = self.store.get_any(live.row.id)
         if final is not None and self._on_finish is not None:
@@ -210,19 +214,31 @@ class BatchRunner:
                 stream=False,
             )
             retries = RETRIES if row.options.get("retry_failed") else 0
+            executions: list[tuple[str, int, dict[str, Any], str]] = []
             while True:
                 attempts += 1
-                result = await self._attempt(request, account_id, plan, seq, row.id, attempts)
+                try:
+                    result = await self._attempt(request, row, seq, item_id, plan, attempts)
+                except asyncio.CancelledError:
+                    raise  # server stopping: the item stays pending and runs after a restart
+                except Exception:  # a bug of ours is still this item's failure, not a hang
+                    log.exception("batch %s item %s failed unexpectedly", row.id, item_id)
+                    result = _failed(row.id, seq, attempts, _internal_error(), True)
+                executions += result.executions
                 if result.status == "completed" or not result.retry_eligible or retries <= 0:
                     break
                 retries -= 1
                 await asyncio.sleep(0.5 * 2 ** (attempts - 1))
+            result.executions = executions
             await self._results.write(result)
         except asyncio.CancelledError:
-            raise  # server stopping: the item stays pending and runs after a restart
+            raise
         except Exception:
-            log.exception("batch %s item %s failed unexpectedly; it stays pending", row.id,
-                          item_id)
+            # The result could not be stored (a full disk, say): the item stays pending, and
+            # the batch unfinished, until it can be; wait a little before it is tried again.
+            log.exception("batch %s item %s: its result could not be stored; it stays pending",
+                          row.id, item_id)
+            await asyncio.sleep(1.0)
         finally:
             self.ctx.limiter.release_slot(account_id)
             live.in_flight -= 1
@@ -230,21 +246,27 @@ class BatchRunner:
             live.recent.append(time.monotonic())
             self._wake.set()
 
-    async def _attempt(self, request: ExecuteRequest, account_id: str, plan: Any, seq: int,
-                       batch_id: str, attempts: int) -> ItemResult:
+    async def _attempt(self, request: ExecuteRequest, row: BatchRow, seq: int, item_id: str,
+                       plan: Any, attempts: int) -> ItemResult:
         executions = self.ctx.executions
         try:
-            prepared = await executions.prepare(account_id, plan, request)
+            prepared = await executions.prepare(row.account_id, plan, request)
         except ApiError as error:
-            return _failed(batch_id, seq, attempts, error, retry_eligible=False)
+            eligible = error.type == "service_unavailable"  # the renderer was busy
+            return _failed(row.id, seq, attempts, error, retry_eligible=eligible)
+        prepared.extra = {"batch_id": row.id, "batch_item_id": item_id}
         outcome = await executions.run(prepared, store=False)
         record = outcome.record
         metadata = record.get("metadata") or {}
+        stored = [(row.account_id, prepared.created_us, record, outcome.body)]
         if outcome.error is not None:
             eligible = bool((outcome.error.details or {}).get("retry_eligible"))
-            return _failed(batch_id, seq, attempts, outcome.error, eligible, metadata)
+            failed = _failed(row.id, seq, attempts, outcome.error, eligible, metadata)
+            failed.result = {"execution_id": record["execution_id"], **failed.result}
+            failed.executions = stored
+            return failed
         return ItemResult(
-            batch_id=batch_id,
+            batch_id=row.id,
             seq=seq,
             status="completed",
             result={"execution_id": record["execution_id"], "content": record["content"],
@@ -255,6 +277,7 @@ class BatchRunner:
             error_code=None,
             retry_eligible=None,
             attempts=attempts,
+            executions=stored,
         )
 
     def _write_results(self, results: Any) -> None:
@@ -265,6 +288,12 @@ def _item_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     keys = ("tokens_used", "input_tokens", "output_tokens", "execution_time", "model", "cost",
             "finish_reason")
     return {k: metadata[k] for k in keys if k in metadata}
+
+
+def _internal_error() -> ApiError:
+    return ApiError("server_error", "INTERNAL_ERROR",
+                    "The server failed to run this item; it has been logged",
+                    details={"retry_eligible": True})
 
 
 def _failed(batch_id: str, seq: int, attempts: int, error: ApiError, retry_eligible: bool,

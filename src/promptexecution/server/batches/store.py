@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.jsonfast import dumps
 from ..db.connection import Database
+from ..executions.store import ExecutionStore
 
 PRIORITY = {"low": 0, "normal": 1, "high": 2}
 UNFINISHED = ("queued", "processing", "cancelling")
@@ -58,12 +59,16 @@ class ItemResult:
     error_code: str | None
     retry_eligible: bool | None
     attempts: int
+    # Every attempt's execution, (account_id, created_us, record, body): stored with the
+    # result, so History lists each one by its batch.
+    executions: list[tuple[str, int, dict[str, Any], str]] = field(default_factory=list)
 
 
 class BatchStore:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, executions: ExecutionStore) -> None:
         self.database = database
         self.conn = database.conn
+        self.executions = executions
 
     @staticmethod
     def _row(row: sqlite3.Row) -> BatchRow:
@@ -150,6 +155,7 @@ class BatchStore:
     def record_results(self, results: Sequence[ItemResult], now_us: int) -> None:
         """Stores finished items and moves their batches' counters, in one transaction."""
         totals: dict[str, list[float]] = {}
+        executions: list[tuple[str, int, dict[str, Any], str]] = []
         with self.database.transaction() as db:
             for r in results:
                 cursor = db.execute(
@@ -161,6 +167,7 @@ class BatchStore:
                 )
                 if cursor.rowcount != 1:
                     continue  # already finished (or cancelled): never count an item twice
+                executions += r.executions
                 t = totals.setdefault(r.batch_id, [0, 0, 0.0, 0, 0.0])
                 t[0 if r.status == "completed" else 1] += 1
                 t[2] += r.cost
@@ -172,6 +179,7 @@ class BatchStore:
                 "WHERE id=?",
                 [(*t, batch_id) for batch_id, t in totals.items()],
             )
+            self.executions.add_rows(executions)
 
     def cancel_pending(self, batch_id: str, now_us: int) -> int:
         with self.database.transaction() as db:

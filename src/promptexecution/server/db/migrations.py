@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE accounts (
@@ -142,6 +142,13 @@ MIGRATIONS: dict[int, str] = {
         created_us INTEGER NOT NULL
     );
     CREATE INDEX webhook_deliveries_by_batch ON webhook_deliveries(batch_id, seq);
+    """,
+    4: """
+    -- Batch items' executions are executions too, findable by their batch. Partial, so an
+    -- interactive execution's insert does not pay for this index.
+    ALTER TABLE executions ADD COLUMN batch_id TEXT;
+    CREATE INDEX executions_by_batch ON executions(account_id, batch_id, created_us)
+        WHERE batch_id IS NOT NULL;
     """,
 }
 

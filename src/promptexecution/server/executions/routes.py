@@ -122,6 +122,7 @@ async def list_executions(
     status: Literal["processing", "completed", "failed", "cancelled"] | None = None,
     date_from: str | None = Query(None, max_length=64, description="ISO 8601, inclusive"),
     date_to: str | None = Query(None, max_length=64, description="ISO 8601, inclusive"),
+    batch_id: str | None = Query(None, max_length=200, description="Only this batch's items"),
 ) -> Response:
     ctx = ctx_of(request)
     principal = principal_of(request)
@@ -144,6 +145,7 @@ async def list_executions(
         status=status,
         from_us=to_micros(start) if start else None,
         to_us=to_micros(end) if end else None,
+        batch_id=batch_id,
     )
     rows = ctx.execution_store.list_executions(filters, limit, offset)
     total = ctx.execution_store.count_executions(filters)
@@ -158,6 +160,7 @@ async def list_executions(
                     "tokens_used": r["tokens_used"],
                     "cost": r["cost"],
                     "created_at": iso(from_micros(r["created_us"])),
+                    "batch_id": r["batch_id"],
                 }
                 for r in rows
             ],

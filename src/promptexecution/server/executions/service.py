@@ -77,6 +77,7 @@ class Prepared:
     variables_used: dict[str, Any] | None
     created_us: int
     created_at: str
+    # Fields the stored execution carries beyond the standard ones (a batch item's batch).
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -318,6 +319,7 @@ class ExecutionService:
             },
             "created_at": p.created_at,
             "completed_at": iso(self.clock()) if status != "processing" else None,
+            **p.extra,
         }
         if status == "completed" and content and p.generation.response_format != "text":
             _expose_json_fields(record, content)

@@ -30,6 +30,7 @@ class ExecutionFilter:
     status: str | None = None
     from_us: int | None = None
     to_us: int | None = None  # inclusive
+    batch_id: str | None = None
 
 
 class ExecutionStore:
@@ -61,6 +62,12 @@ class ExecutionStore:
     def insert_executions_of(self, items: Sequence[tuple[Any, ...]]) -> None:
         """Like insert_executions, for rows of several accounts: (account_id, created_us,
         execution[, body_json])."""
+        with self.database.transaction():
+            self.add_rows(items)
+
+    def add_rows(self, items: Sequence[tuple[Any, ...]]) -> None:
+        """insert_executions_of inside the caller's transaction (a batch stores its items'
+        executions in the transaction that records their results)."""
         rows = []
         counts: dict[tuple[str, str, str, int], int] = {}
         for item in items:
@@ -71,16 +78,16 @@ class ExecutionStore:
             status = execution["status"]
             rows.append((execution["execution_id"], account_id, template_id, status,
                          metadata.get("model"), metadata.get("tokens_used", 0),
-                         metadata.get("cost", 0.0), created_us, body))
+                         metadata.get("cost", 0.0), created_us, body,
+                         execution.get("batch_id")))
             bucket = (account_id, template_id or "", status, created_us // HOUR_US)
             counts[bucket] = counts.get(bucket, 0) + 1
-        with self.database.transaction() as db:
-            db.executemany(
-                "INSERT INTO executions(id, account_id, template_id, status, model, "
-                "tokens_used, cost, created_us, body) VALUES (?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
-            db.executemany(_BUMP_COUNT, [(*bucket, n) for bucket, n in counts.items()])
+        self.conn.executemany(
+            "INSERT INTO executions(id, account_id, template_id, status, model, "
+            "tokens_used, cost, created_us, body, batch_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
+        self.conn.executemany(_BUMP_COUNT, [(*bucket, n) for bucket, n in counts.items()])
 
     def update_execution(self, account_id: str, execution: dict[str, Any]) -> None:
         """Replaces a stored execution (e.g. `processing` -> `completed`), keeping counts exact."""
@@ -134,6 +141,9 @@ class ExecutionStore:
         if f.status is not None:
             where.append("status = ?")
             args.append(f.status)
+        if f.batch_id is not None:
+            where.append("batch_id = ?")
+            args.append(f.batch_id)
         if lo is not None:
             where.append(f"{time_column} >= ?")
             args.append(lo)
@@ -147,7 +157,7 @@ class ExecutionStore:
     ) -> list[sqlite3.Row]:
         clause, args = self._filter_sql(f, f.from_us, f.to_us)
         return self.conn.execute(
-            "SELECT id, template_id, status, model, tokens_used, cost, created_us "
+            "SELECT id, template_id, status, model, tokens_used, cost, created_us, batch_id "
             f"FROM executions WHERE {clause} ORDER BY created_us DESC, seq DESC "
             "LIMIT ? OFFSET ?",
             [*args, limit, offset],
@@ -158,7 +168,11 @@ class ExecutionStore:
         lo, hi = f.from_us, f.to_us
         first_full = -(-lo // HOUR_US) if lo is not None else None  # first hour fully inside
         end_full = (hi + 1) // HOUR_US if hi is not None else None  # first hour not fully inside
-        if first_full is not None and end_full is not None and first_full >= end_full:
+        # No hourly counts per batch: a batch's rows (50,000 at most) are counted on its index.
+        whole_hours_counted = f.batch_id is None
+        if not whole_hours_counted or (
+            first_full is not None and end_full is not None and first_full >= end_full
+        ):
             clause, args = self._filter_sql(f, lo, hi)
             return int(self.conn.execute(f"SELECT COUNT(*) FROM executions WHERE {clause}", args)
                        .fetchone()[0])
