@@ -105,8 +105,12 @@ def running_server(
     ids: IdSource | None = None,
     monotonic: Callable[[], float] | None = None,
     port: int = 0,
+    bind_host: str = "127.0.0.1",
 ) -> Iterator[ServerHandle]:
-    app = create_app(data_dir, config=config, clock=clock, ids=ids, monotonic=monotonic)
+    """A server on a loopback port; `bind_host` is the address it believes it is bound to
+    (what decides, for example, whether webhooks may go to loopback)."""
+    app = create_app(data_dir, config=config, clock=clock, ids=ids, monotonic=monotonic,
+                     bind_host=bind_host)
     try:
         with serve_in_thread(app, lifespan="on", port=port) as (url, server):
             yield ServerHandle(

@@ -17,8 +17,8 @@ ALLOWED: dict[str, set[str]] = {
     "providers": {"core"},
     "templates": {"core", "db"},
     "executions": {"core", "db", "providers", "templates"},
-    "batches": {"core", "db", "executions", "templates"},
-    "webhooks": {"core", "db", "batches"},
+    "webhooks": {"core", "db"},
+    "batches": {"core", "db", "executions", "templates", "webhooks"},
 }
 COMPOSITION = {"app", "context", "bootstrap", "runner"}
 

@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from .batches import routes as batch_routes
 from .batches.runner import BatchRunner
-from .batches.store import BatchStore
+from .batches.store import BatchRow, BatchStore
 from .bootstrap import ensure_local_account
 from .context import ServerContext
 from .core import routes as core_routes
@@ -47,9 +47,9 @@ from .templates.limits import RenderLimits
 from .templates.pool import RenderPool
 from .templates.rendering import Renderer
 from .templates.store import TemplateStore
-from .webhooks import routes as webhook_routes
 from .webhooks.sender import WebhookSender
-from .webhooks.store import WebhookLog
+from .webhooks.store import WebhookStore
+from .webhooks.targets import TargetPolicy
 
 log = logging.getLogger("promptexecution.server")
 DB_NAME = "pe.sqlite3"
@@ -58,6 +58,7 @@ DB_NAME = "pe.sqlite3"
 def build_context(
     data_dir: Path,
     *,
+    bind_host: str = "127.0.0.1",
     config: ServerConfig | None = None,
     clock: Clock | None = None,
     ids: IdSource | None = None,
@@ -86,7 +87,8 @@ def build_context(
         execution_store=execution_store,
         batch_store=BatchStore(database, execution_store),
         idempotency=IdempotencyStore(database),
-        webhook_log=WebhookLog(database, clock),
+        webhook_store=WebhookStore(database, clock),
+        webhook_targets=TargetPolicy.build(bind_host, config.webhook_allow),
         clock=clock,
         ids=ids,
         monotonic=monotonic,
@@ -124,7 +126,8 @@ def create_app(
     monotonic: Callable[[], float] | None = None,
     bind_host: str = "127.0.0.1",
 ) -> FastAPI:
-    ctx = build_context(Path(data_dir), config=config, clock=clock, ids=ids, monotonic=monotonic)
+    ctx = build_context(Path(data_dir), bind_host=bind_host, config=config, clock=clock, ids=ids,
+                        monotonic=monotonic)
     _recover(ctx)
     ensure_local_account(ctx)
 
@@ -134,6 +137,7 @@ def create_app(
         # collector's way, which shortens the full collections that show up as p99 spikes.
         gc.freeze()
         runner.start()
+        sender.start()
         ctx.renderer.pool.warm_up()
         yield
         await runner.stop()
@@ -156,17 +160,22 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.ctx = ctx
-    sender = WebhookSender(ctx, bind_host)
+    sender = WebhookSender(ctx)
+    def notify(row: BatchRow, event: str) -> None:
+        payload = {"event": event, "batch_id": row.id, "status": row.status,
+                   "summary": row.summary(), "timestamp": ctx.timestamp()}
+        sender.send(row.account_id, row.id, row.options.get("callback_url"), event, payload)
+
     runner = BatchRunner(
         ctx,
-        on_finish=lambda row: sender.send(row, f"batch.{row.status}"),
-        on_progress=lambda row: sender.send(row, "batch.progress"),
+        on_finish=lambda row: notify(row, f"batch.{row.status}"),
+        on_progress=lambda row: notify(row, "batch.progress"),
     )
     app.state.batch_runner = runner
     # Routes go straight onto the app: FastAPI's include_router wraps each router in lazily
     # matched layers that cost every request a few percent (our routers add no prefix).
     for router in (execution_routes.router, template_routes.router, batch_routes.router,
-                   webhook_routes.router, provider_routes.router, core_routes.router):
+                   provider_routes.router, core_routes.router):
         app.router.routes.extend(router.routes)
     _install_error_handlers(app, ctx)
     app.add_middleware(ApiMiddleware, ctx=ctx)

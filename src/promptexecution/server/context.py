@@ -24,7 +24,8 @@ from .executions.store import ExecutionStore
 from .providers.catalog import ModelCatalog
 from .templates.rendering import Renderer
 from .templates.store import TemplateStore
-from .webhooks.store import WebhookLog
+from .webhooks.store import WebhookStore
+from .webhooks.targets import TargetPolicy
 
 
 @dataclass
@@ -36,7 +37,8 @@ class ServerContext:
     execution_store: ExecutionStore
     batch_store: BatchStore
     idempotency: IdempotencyStore
-    webhook_log: WebhookLog
+    webhook_store: WebhookStore
+    webhook_targets: TargetPolicy
     clock: Clock
     ids: IdSource
     monotonic: Callable[[], float]

@@ -19,6 +19,7 @@ from ..core.idempotency import Idempotency
 from ..core.jsonfast import dumps
 from ..executions.service import check_source
 from ..templates.rendering import resolve_variables
+from ..webhooks.targets import TargetRefused
 from .runner import DEFAULT_MAX_CONCURRENT, BatchRunner
 from .store import BatchRow
 
@@ -52,12 +53,17 @@ def _options(body: BatchRequest) -> BatchOptions:
             raise validation("CONFLICTING_FIELDS", "Two different callback URLs were given",
                              fields=["callback_url", "processing_options.callback_url"])
         options = options.model_copy(update={"callback_url": body.callback_url})
-    if options.callback_url is not None and not options.callback_url.startswith(
-        ("http://", "https://")
-    ):
-        raise validation("INVALID_CALLBACK_URL", "callback_url must be an http(s) URL",
-                         field="callback_url", provided_value=options.callback_url[:200])
     return options
+
+
+async def _check_callback(ctx: ServerContext, url: str | None) -> None:
+    if url is None:
+        return
+    try:
+        await ctx.webhook_targets.check_at_submit(url)
+    except TargetRefused as exc:
+        raise validation("INVALID_CALLBACK_URL", f"callback_url is refused: {exc}",
+                         field="callback_url", provided_value=url[:200]) from None
 
 
 async def _validate_inputs(ctx: ServerContext, account_id: str, plan: Any, body: BatchRequest
@@ -160,6 +166,7 @@ async def submit(request: Request) -> Response:
         return Response(previous[1], status_code=previous[0], media_type="application/json",
                         headers={"Idempotent-Replayed": "true"})
     options = _options(body)
+    await _check_callback(ctx, options.callback_url)
     items = await _validate_inputs(ctx, account_id, principal.plan, body)
     batch_id = ctx.ids.new("batch")
     now = ctx.clock()
@@ -338,6 +345,16 @@ async def retry(request: Request, batch_id: str) -> Response:
             live.row.status = "queued"
         runner.wake()
     return json_response({**_summary(updated, public_base(request)), "retried_items": retried})
+
+
+
+@router.get("/v2/batch/{batch_id}/webhooks", tags=["batches"],
+            summary="Every webhook delivery attempt for a batch")
+async def webhook_log(request: Request, batch_id: str) -> Response:
+    ctx = ctx_of(request)
+    row = find_batch(ctx, principal_of(request).account.id, batch_id)
+    return json_response({"batch_id": row.id, "webhook_url": row.options.get("callback_url"),
+                          "deliveries": ctx.webhook_store.deliveries(row.id)})
 
 
 def _loads(text: str) -> dict[str, Any]:

@@ -44,6 +44,19 @@ class BatchRow:
     def pending(self) -> int:
         return self.total - self.completed - self.failed - self.cancelled
 
+    def summary(self) -> dict[str, Any]:
+        """The totals a webhook reports; completed + failed + cancelled + pending = total."""
+        done = self.completed + self.failed
+        return {
+            "total_items": self.total,
+            "completed": self.completed,
+            "failed": self.failed,
+            "cancelled": self.cancelled,
+            "total_cost": round(self.total_cost, 8),
+            "total_tokens": self.total_tokens,
+            "success_rate": round(100 * self.completed / done, 2) if done else None,
+        }
+
 
 @dataclass
 class ItemResult:

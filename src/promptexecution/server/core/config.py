@@ -46,8 +46,9 @@ class ServerConfig:
     plans: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Seconds of silence on a stream before a `: ping` comment keeps it open.
     ping_interval: float = 15.0
-    # Let batch webhooks reach private and loopback addresses from a non-loopback server.
-    allow_private_webhooks: bool = False
+    # Networks ("10.0.0.0/8") and host names webhooks may reach although they are private
+    # (webhooks/targets.py); loopback is allowed anyway on a loopback-bound server.
+    webhook_allow: list[str] = field(default_factory=list)
     # Seconds before each webhook retry (attempts = len + 1).
     webhook_retry_delays: tuple[float, ...] = (1.0, 4.0, 15.0, 60.0)
     # The bounds on one template render, and the processes that render (templates/pool.py).
@@ -73,9 +74,12 @@ def load_config(path: Path) -> ServerConfig:
 
 def parse_config(raw: dict[str, Any], where: str = "server.toml") -> ServerConfig:
     known = {"default_model", "providers", "pricing", "plans", "ping_interval",
-             "allow_private_webhooks", "webhook_retry_delays", "render_timeout",
+             "webhook_allow", "webhook_retry_delays", "render_timeout",
              "render_memory_mib", "render_workers"}
     unknown = set(raw) - known
+    if "allow_private_webhooks" in unknown:
+        raise ConfigError(f"{where}: allow_private_webhooks is gone; list the networks or hosts "
+                          'webhooks may reach instead: webhook_allow = ["10.0.0.0/8"]')
     if unknown:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; expected {sorted(known)}")
     config = ServerConfig(default_model=str(raw.get("default_model", "simulator")))
@@ -106,10 +110,10 @@ def parse_config(raw: dict[str, Any], where: str = "server.toml") -> ServerConfi
         config.ping_interval = float(raw.get("ping_interval", 15.0))
     except (TypeError, ValueError):
         raise ConfigError(f"{where}: ping_interval must be a number of seconds") from None
-    allow = raw.get("allow_private_webhooks", False)
-    if not isinstance(allow, bool):
-        raise ConfigError(f"{where}: allow_private_webhooks must be true or false")
-    config.allow_private_webhooks = allow
+    allow = raw.get("webhook_allow", [])
+    if not isinstance(allow, list) or not all(isinstance(a, str) and a for a in allow):
+        raise ConfigError(f"{where}: webhook_allow must be a list of networks or host names")
+    config.webhook_allow = list(allow)
     delays = raw.get("webhook_retry_delays", list(config.webhook_retry_delays))
     if not isinstance(delays, list) or not all(
         isinstance(d, int | float) and d >= 0 for d in delays

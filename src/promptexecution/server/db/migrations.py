@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE accounts (
@@ -149,6 +149,22 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE executions ADD COLUMN batch_id TEXT;
     CREATE INDEX executions_by_batch ON executions(account_id, batch_id, created_us)
         WHERE batch_id IS NOT NULL;
+    """,
+    5: """
+    -- Webhook deliveries still to be made: the body is fixed when the event happens, and a
+    -- row stays until the delivery succeeds or is given up, so a crash loses none.
+    CREATE TABLE webhook_outbox (
+        webhook_id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL,
+        batch_id TEXT NOT NULL,
+        event TEXT NOT NULL,
+        url TEXT NOT NULL,
+        body BLOB NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_us INTEGER NOT NULL,
+        created_us INTEGER NOT NULL
+    );
+    CREATE INDEX webhook_outbox_due ON webhook_outbox(next_us);
     """,
 }
 

@@ -1,135 +1,164 @@
-"""Batch webhooks: signed deliveries to a batch's `callback_url`, retried with backoff, and a
-log of every attempt (webhooks/store.py).
+"""Batch webhooks: signed deliveries to a batch's `callback_url`, through a durable outbox.
 
-A server listening on loopback may call loopback URLs (a local app receiving its own
-callbacks); a server listening on any other interface refuses private, loopback and
-link-local targets unless `allow_private_webhooks = true`, so a batch cannot make it probe
-the network it sits in.
+An event is written to the outbox when it happens, with its body and `webhook-id` fixed, so
+a receiver can dedupe. One task delivers what is due, retries after `webhook_retry_delays`,
+logs every attempt, and removes the entry once it is delivered or given up. A server killed
+between attempts finds the outbox on restart and goes on where it stopped.
+
+Every delivery checks its target again (webhooks/targets.py) and connects to the address it
+checked. Redirects are not followed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
+import contextlib
 import logging
-import socket
 import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from ...webhooks import sign
-from ..batches.store import BatchRow
 from ..core.jsonfast import dumps_bytes
+from .store import Pending
+from .targets import Target, TargetRefused, Unresolved
 
 if TYPE_CHECKING:
     from ..context import ServerContext
 
 log = logging.getLogger("promptexecution.server")
 
-def summary(row: BatchRow) -> dict[str, Any]:
-    done = row.completed + row.failed
-    return {
-        "total_items": row.total,
-        "completed": row.completed,
-        "failed": row.failed,
-        "cancelled": row.cancelled,
-        "total_cost": round(row.total_cost, 8),
-        "total_tokens": row.total_tokens,
-        "success_rate": round(100 * row.completed / done, 2) if done else None,
-    }
+MAX_IN_FLIGHT = 32
+TIMEOUT = 10.0
+
+
+def _now_us() -> int:
+    # Retry times are real time, whatever clock the server's records use.
+    return int(time.time() * 1_000_000)
 
 
 class WebhookSender:
-    def __init__(self, ctx: ServerContext, bind_host: str = "127.0.0.1") -> None:
+    def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
-        self.loopback_server = _is_loopback_host(bind_host)
         self.backoff = ctx.config.webhook_retry_delays
         self._http: httpx.AsyncClient | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
 
-    def send(self, row: BatchRow, event: str) -> None:
-        """Queues one delivery (and its retries) without blocking the caller."""
-        url = row.options.get("callback_url")
+    def start(self) -> None:
+        self._loop_task = asyncio.get_running_loop().create_task(self._run(), name="webhooks")
+
+    def send(self, account_id: str, batch_id: str, url: str | None, event: str,
+             payload: dict[str, Any]) -> None:
+        """Writes one delivery to the outbox; the delivery task takes it from there."""
         if not url:
             return
-        task = asyncio.get_running_loop().create_task(self._deliver(row, event, url))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        entry = Pending(self.ctx.ids.new("msg"), account_id, batch_id, event, url,
+                        dumps_bytes(payload), attempts=0, next_us=_now_us())
+        self.ctx.webhook_store.enqueue(entry, _now_us())
+        self._wake.set()
 
     async def aclose(self) -> None:
-        for task in list(self._tasks):
+        tasks = [t for t in (self._loop_task, *self._in_flight.values()) if t is not None]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self._http is not None:
             await self._http.aclose()
 
+    # -------------------------------------------------------------- delivering
+
+    async def _run(self) -> None:
+        store = self.ctx.webhook_store
+        while True:
+            self._wake.clear()
+            wait = 1.0
+            try:
+                room = MAX_IN_FLIGHT - len(self._in_flight)
+                if room > 0:
+                    for entry in store.due(_now_us(), room + len(self._in_flight)):
+                        if entry.webhook_id not in self._in_flight and room > 0:
+                            room -= 1
+                            self._start(entry)
+                next_us = store.next_due_us()
+                if next_us is not None:
+                    wait = min(wait, max(0.0, (next_us - _now_us()) / 1e6))
+            except Exception:  # the outbox must outlive one bad read (a locked database)
+                log.exception("webhook outbox: could not read due deliveries; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=max(wait, 0.01))
+
+    def _start(self, entry: Pending) -> None:
+        task = asyncio.get_running_loop().create_task(self._deliver(entry))
+        self._in_flight[entry.webhook_id] = task
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._in_flight.pop(entry.webhook_id, None)
+            self._wake.set()
+
+        task.add_done_callback(done)
+
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
+            self._http = httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False)
         return self._http
 
-    async def _deliver(self, row: BatchRow, event: str, url: str) -> None:
-        account = self.ctx.accounts.get_account(row.account_id)
-        if account is None:
-            return
-        webhook_id = self.ctx.ids.new("msg")
-        body = dumps_bytes({"event": event, "batch_id": row.id, "status": row.status,
-                            "summary": summary(row), "timestamp": self.ctx.timestamp()})
-        refused = await self._refusal(url)
-        if refused:
-            self.ctx.webhook_log.add(row.id, webhook_id, event, url, 1, None, refused, 0.0,
-                                      False)
-            return
-        for attempt in range(1, len(self.backoff) + 2):
-            timestamp = int(time.time())
-            headers = {
-                "content-type": "application/json",
-                "user-agent": "promptexecution-webhooks",
-                "webhook-id": webhook_id,
-                "webhook-timestamp": str(timestamp),
-                "webhook-signature": sign(account.webhook_secret, webhook_id, timestamp, body),
-            }
-            started = time.perf_counter()
-            status, error = None, None
-            try:
-                response = await self._client().post(url, content=body, headers=headers)
-                status = response.status_code
-                if status >= 300:
-                    error = f"HTTP {status}"
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"[:300]
-            took = (time.perf_counter() - started) * 1000
-            self.ctx.webhook_log.add(row.id, webhook_id, event, url, attempt, status, error,
-                                      took, error is None)
-            if error is None or attempt > len(self.backoff):
-                return
-            await asyncio.sleep(self.backoff[attempt - 1])
-
-    async def _refusal(self, url: str) -> str | None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            return "refused: not an http(s) URL"
-        if self.loopback_server or self.ctx.config.allow_private_webhooks:
-            return None
+    async def _deliver(self, entry: Pending) -> None:
+        store = self.ctx.webhook_store
+        attempt = entry.attempts + 1
+        started = time.perf_counter()
+        status, error, final = None, None, False
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
-                type=socket.SOCK_STREAM)
-        except OSError as exc:
-            return f"refused: cannot resolve {parts.hostname}: {exc}"
-        for info in infos:
-            address = ipaddress.ip_address(info[4][0])
-            if address.is_private or address.is_loopback or address.is_link_local:
-                return (f"refused: {parts.hostname} is a private address ({address}); set "
-                        "allow_private_webhooks = true in server.toml to allow it")
-        return None
+            target = await self.ctx.webhook_targets.check(entry.url)
+            status = await self._post(entry, target)
+            if status >= 300:
+                error = f"HTTP {status}"
+        except Unresolved as exc:
+            error = f"not delivered: {exc}"
+        except TargetRefused as exc:
+            error, final = f"refused: {exc}", True  # no retry makes a refused target right
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:300]
+        took = (time.perf_counter() - started) * 1000
+        try:
+            store.add_attempt(entry, attempt, status, error, took)
+            if error is None or final or attempt > len(self.backoff):
+                store.remove(entry.webhook_id)
+            else:
+                next_us = _now_us() + int(self.backoff[attempt - 1] * 1_000_000)
+                store.reschedule(entry.webhook_id, attempt, next_us)
+        except Exception:
+            log.exception("webhook %s: could not record attempt %d", entry.webhook_id, attempt)
+            return
+        if error is not None:
+            log.warning("webhook %s for batch %s, attempt %d: %s", entry.event, entry.batch_id,
+                        attempt, error)
 
-def _is_loopback_host(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    async def _post(self, entry: Pending, target: Target) -> int:
+        account = self.ctx.accounts.get_account(entry.account_id)
+        if account is None:
+            raise TargetRefused("the batch's account no longer exists")
+        timestamp = int(time.time())
+        headers = {
+            "host": target.host_header,
+            "content-type": "application/json",
+            "user-agent": "promptexecution-webhooks",
+            "webhook-id": entry.webhook_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(account.webhook_secret, entry.webhook_id, timestamp,
+                                      entry.body),
+        }
+        extensions = {"sni_hostname": target.host} if target.url.scheme == "https" else {}
+        last: httpx.HTTPError | None = None
+        for address in target.addresses:  # connect only where the check said we may
+            try:
+                response = await self._client().post(
+                    target.url_for(address), content=entry.body, headers=headers,
+                    extensions=extensions)
+                return response.status_code
+            except httpx.ConnectError as exc:
+                last = exc
+        assert last is not None
+        raise last
