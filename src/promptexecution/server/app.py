@@ -34,7 +34,7 @@ from .core.errors import ApiError
 from .core.idempotency import RETENTION_US, IdempotencyStore
 from .core.middleware import ApiMiddleware, error_response_parts
 from .core.plans import plans_with_overrides
-from .core.ratelimit import RateLimiter
+from .core.ratelimit import RateLimiter, UsageStore
 from .db.connection import Database
 from .executions import routes as execution_routes
 from .executions.service import ExecutionService
@@ -94,7 +94,7 @@ def build_context(
         monotonic=monotonic,
         config=config,
         plans=plans,
-        limiter=RateLimiter(clock),
+        limiter=RateLimiter(clock, UsageStore(database)),
         auth=Authenticator(database, accounts, plans),
         catalog=catalog,
         renderer=renderer,
@@ -144,6 +144,7 @@ def create_app(
         await sender.aclose()
         await ctx.renderer.pool.close()
         await ctx.catalog.aclose()
+        ctx.limiter.flush()
 
     app = FastAPI(
         title="Prompt Execution API",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
     from ..context import ServerContext
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 def ctx_of(request: Request) -> ServerContext:
@@ -39,6 +42,27 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
         media_type="application/json",
         headers=headers,
     )
+
+
+async def wait_for_disconnect(receive: Any) -> None:
+    """Returns when the client has gone (the ASGI server says `http.disconnect`)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def unless_client_leaves(request: Request, work: Awaitable[T]) -> T:
+    """Awaits `work`, cancelling it if the client disconnects first (then CancelledError)."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(wait_for_disconnect(request.receive))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+    return await task
 
 
 def pagination(total: int, limit: int, offset: int, returned: int) -> dict[str, Any]:

@@ -59,6 +59,7 @@ class Idempotency:
     def __init__(self, ctx: ServerContext, request: Request, account_id: str, endpoint: str,
                  raw_body: bytes) -> None:
         self.ctx = ctx
+        self.request = request
         self.account_id = account_id
         self.endpoint = endpoint
         self.key = request.headers.get("idempotency-key")
@@ -82,8 +83,10 @@ class Idempotency:
                     "This Idempotency-Key was used with a different request body; "
                     "use a new key for a new request",
                 )
+            self.request.state.uncounted = True  # a replay does no new work
             return int(row["status_code"]), str(row["response"])
         if (self.account_id, self.endpoint, self.key) in self.ctx.inflight_keys:
+            self.request.state.uncounted = True
             raise conflict(
                 "IDEMPOTENCY_KEY_IN_USE",
                 "A request with this Idempotency-Key is still running; retry shortly",

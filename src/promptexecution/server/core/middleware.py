@@ -65,6 +65,7 @@ class ApiMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+                _refund_undone_work(ctx, state, message["status"])
                 rate = state.get("rate")
                 headers = list(message.get("headers", [])) + extra_headers
                 if rate is not None:
@@ -95,7 +96,8 @@ class ApiMiddleware:
                 state["principal"] = principal
                 account_id = principal.account.id
                 if counts_as_work(method, path):
-                    state["rate"] = ctx.limiter.consume(account_id, principal.plan)
+                    state["rate"] = state["consumed"] = ctx.limiter.consume(account_id,
+                                                                           principal.plan)
                 else:
                     state["rate"] = ctx.limiter.snapshot(account_id, principal.plan)
             except ApiError as error:
@@ -134,6 +136,19 @@ class ApiMiddleware:
                         "request_id if you report it",
                     )
                 )
+
+
+def _refund_undone_work(ctx: ServerContext, state: dict[str, Any], status: int) -> None:
+    """A request refused (429) or failed by the server (5xx), or answered without new work
+    (an idempotent replay, a key still in use), gives back the quota it took, so neither
+    those nor the SDK's retries of them use any."""
+    consumed = state.get("consumed")
+    if consumed is None or not (status == 429 or status >= 500 or state.get("uncounted")):
+        return
+    principal = state["principal"]
+    ctx.limiter.refund(principal.account.id, consumed)
+    state["rate"] = ctx.limiter.snapshot(principal.account.id, principal.plan)
+    state["consumed"] = None
 
 
 def _header(scope: Any, name: bytes) -> str | None:

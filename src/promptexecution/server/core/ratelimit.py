@@ -1,19 +1,28 @@
 """Per-account rate limits: hourly and per-minute burst windows, and concurrent executions.
 
 Fixed windows aligned to the UTC hour and minute, so `reset_time` is the top of the next
-hour as in the spec. State is in memory: a restart starts fresh windows, which only errs in
-the caller's favour.
+hour as in the spec. The counts live in memory and are written to the database a few times a
+second (and at shutdown), so a restart keeps what was used; a crash loses at most the last
+fraction of a second. A request that is refused or fails on the server's side is refunded
+(core/middleware.py): only work that was done uses quota.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
+from ..db.connection import Database
 from .clock import Clock, iso
 from .errors import ApiError
 from .plans import PlanLimits
+
+log = logging.getLogger("promptexecution.server")
+FLUSH_EVERY = 0.2  # seconds between writes of the counts
 
 
 @dataclass
@@ -32,6 +41,7 @@ class RateSnapshot(NamedTuple):  # a tuple: made on every request, so cheap to b
     active: int
     reset_epoch: int  # the top of the next UTC hour
     burst_reset_after: int  # seconds until the minute window starts afresh
+    minute: int  # the burst window (minutes since the epoch)
 
     @property
     def hour_reset(self) -> datetime:
@@ -85,10 +95,63 @@ class RateSnapshot(NamedTuple):  # a tuple: made on every request, so cheap to b
         }
 
 
+class UsageStore:
+    """The hourly and burst counts of each account, as last written."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def load(self) -> list[tuple[str, int, int, int, int]]:
+        rows = self.database.conn.execute(
+            "SELECT account_id, hour, hour_used, minute, minute_used FROM rate_usage")
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    def save(self, rows: list[tuple[str, int, int, int, int]]) -> None:
+        with self.database.transaction() as db:
+            db.executemany(
+                "INSERT INTO rate_usage(account_id, hour, hour_used, minute, minute_used) "
+                "VALUES (?,?,?,?,?) ON CONFLICT(account_id) DO UPDATE SET hour=excluded.hour, "
+                "hour_used=excluded.hour_used, minute=excluded.minute, "
+                "minute_used=excluded.minute_used", rows)
+
+
 class RateLimiter:
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, store: UsageStore | None = None) -> None:
         self._clock = clock
         self._accounts: dict[str, _Windows] = {}
+        self._store = store
+        self._dirty: set[str] = set()
+        self._flush_handle: asyncio.TimerHandle | None = None
+        if store is not None:
+            for account_id, hour, hour_used, minute, minute_used in store.load():
+                self._accounts[account_id] = _Windows(hour, hour_used, minute, minute_used)
+
+    def _changed(self, account_id: str) -> None:
+        if self._store is None:
+            return
+        self._dirty.add(account_id)
+        if self._flush_handle is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush()
+                return
+            self._flush_handle = loop.call_later(FLUSH_EVERY, self.flush)
+
+    def flush(self) -> None:
+        """Writes the counts that changed since the last write."""
+        self._flush_handle = None
+        if self._store is None or not self._dirty:
+            return
+        dirty, self._dirty = self._dirty, set()
+        rows = [(a, w.hour, w.hour_used, w.minute, w.minute_used)
+                for a in dirty if (w := self._accounts.get(a)) is not None]
+        try:
+            self._store.save(rows)
+        except sqlite3.Error:
+            log.warning("could not save rate-limit counts; they are kept in memory and "
+                        "written with the next change", exc_info=True)
+            self._dirty |= dirty
 
     def _windows(self, account_id: str) -> tuple[_Windows, datetime]:
         now = self._clock()
@@ -109,7 +172,7 @@ class RateLimiter:
     def _snap(w: _Windows, plan: PlanLimits, now: float) -> RateSnapshot:
         burst_reset_after = max(1, -int(-((w.minute + 1) * 60 - now) // 1))
         return RateSnapshot(plan, w.hour_used, w.minute_used, w.active, (w.hour + 1) * 3600,
-                            burst_reset_after)
+                            burst_reset_after, w.minute)
 
     def consume(self, account_id: str, plan: PlanLimits) -> RateSnapshot:
         """Counts one work-creating request, or raises a 429 in the spec's shape."""
@@ -139,7 +202,20 @@ class RateLimiter:
             )
         w.hour_used += 1
         w.minute_used += 1
+        self._changed(account_id)
         return self._snap(w, plan, epoch)
+
+    def refund(self, account_id: str, consumed: RateSnapshot) -> None:
+        """Gives back what `consume` took, in the windows it took it from (a refused request
+        uses no quota)."""
+        w = self._accounts.get(account_id)
+        if w is None:
+            return
+        if w.hour == consumed.reset_epoch // 3600 - 1 and w.hour_used > 0:
+            w.hour_used -= 1
+        if w.minute == consumed.minute and w.minute_used > 0:
+            w.minute_used -= 1
+        self._changed(account_id)
 
     def acquire_slot(self, account_id: str, plan: PlanLimits) -> None:
         """Claims one concurrent-execution slot; release it with `release_slot`."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE accounts (
@@ -165,6 +165,16 @@ MIGRATIONS: dict[int, str] = {
         created_us INTEGER NOT NULL
     );
     CREATE INDEX webhook_outbox_due ON webhook_outbox(next_us);
+    """,
+    6: """
+    -- Each account's hourly and burst counts, so a restart keeps what was used.
+    CREATE TABLE rate_usage (
+        account_id TEXT PRIMARY KEY,
+        hour INTEGER NOT NULL,
+        hour_used INTEGER NOT NULL,
+        minute INTEGER NOT NULL,
+        minute_used INTEGER NOT NULL
+    );
     """,
 }
 

@@ -14,7 +14,15 @@ from fastapi.responses import Response
 from ...models import ExecuteRequest, Execution
 from ..core.clock import from_micros, iso, to_micros
 from ..core.errors import not_found, validation
-from ..core.http import ctx_of, json_response, pagination, parse_body, parse_iso, principal_of
+from ..core.http import (
+    ctx_of,
+    json_response,
+    pagination,
+    parse_body,
+    parse_iso,
+    principal_of,
+    unless_client_leaves,
+)
 from ..core.idempotency import Idempotency
 from ..core.jsonfast import dumps
 from .service import sse
@@ -84,7 +92,9 @@ async def execute(request: Request) -> Any:
         )
 
     try:
-        outcome = await ctx.executions.run(prepared)
+        # A client that goes away stops the model call, as a stream's does; the execution
+        # is stored cancelled and its slot is free at once.
+        outcome = await unless_client_leaves(request, ctx.executions.run(prepared))
     finally:
         release()
     if outcome.error is not None:

@@ -6,6 +6,7 @@ means the same thing wherever it comes from. Failed and cancelled executions are
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -357,6 +358,10 @@ class ExecutionService:
             error = provider_api_error(exc, p.execution_id)
             record = self._finish(p, "failed", got, error)
             return await self._stored(p, Outcome(record, error), store)
+        except asyncio.CancelledError:  # the client left, or the server is stopping
+            if store:
+                self._store_cancelled(p, got)
+            raise
         return await self._stored(p, Outcome(self._finish(p, "completed", got)), store)
 
     async def _stored(self, p: Prepared, outcome: Outcome, store: bool) -> Outcome:
@@ -416,12 +421,18 @@ class ExecutionService:
             yield sse("completed", record)
         finally:
             if not done:
-                record = self._finish(p, "cancelled", got)
-                try:
-                    self.store.update_execution(account_id, record)
-                except Exception:  # never let bookkeeping hide the original exit
-                    log.exception("could not store cancelled execution %s", p.execution_id)
+                self._store_cancelled(p, got, update=True)
             await generator.aclose()  # type: ignore[attr-defined]
+
+    def _store_cancelled(self, p: Prepared, got: _Received, update: bool = False) -> None:
+        record = self._finish(p, "cancelled", got)
+        try:
+            if update:
+                self.store.update_execution(p.account_id, record)
+            else:
+                self.store.insert_execution(p.account_id, p.created_us, record)
+        except Exception:  # never let bookkeeping hide the original exit
+            log.exception("could not store cancelled execution %s", p.execution_id)
 
 
 def _expose_json_fields(record: dict[str, Any], content: str) -> None:

@@ -14,6 +14,8 @@ from typing import Any
 
 from starlette.responses import Response
 
+from ..core.http import wait_for_disconnect
+
 PING = b": ping\n\n"
 
 
@@ -49,7 +51,7 @@ class EventStreamResponse(Response):
                 }
             )
             producer = asyncio.ensure_future(self._produce(send))
-            watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
+            watcher = asyncio.ensure_future(wait_for_disconnect(receive))
             try:
                 await asyncio.wait({producer, watcher}, return_when=asyncio.FIRST_COMPLETED)
             finally:
@@ -92,10 +94,3 @@ class EventStreamResponse(Response):
                 pending.cancel()
                 with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
                     await pending
-
-
-async def _wait_for_disconnect(receive: Any) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
