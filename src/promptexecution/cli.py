@@ -97,25 +97,48 @@ def _serve(args: argparse.Namespace) -> int:
     import logging
 
     from .server.core.config import ConfigError
+    from .server.db.connection import DatabaseUnavailable
     from .server.runner import AlreadyRunning, serve
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    data_dir = _data_dir(args.data_dir)
     try:
-        serve(args.host, args.port, _data_dir(args.data_dir), args.log_level)
-    except (AlreadyRunning, ConfigError, OSError, ValueError) as exc:
+        serve(args.host, args.port, data_dir, args.log_level)
+    except (AlreadyRunning, ConfigError, DatabaseUnavailable, ValueError) as exc:
         print(f"pe serve: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        print(f"pe serve: {_os_error(exc, data_dir)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _os_error(exc: OSError, data_dir: Path) -> str:
+    import errno
+
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"the disk holding {data_dir} is full; free some space and start again"
+    if isinstance(exc, PermissionError):
+        return (f"{exc.filename or data_dir} cannot be written by this user; check its owner "
+                "and permissions")
+    return str(exc)
 
 
 def _keys(args: argparse.Namespace) -> int:
     from .server.core.accounts import AccountStore
     from .server.core.clock import from_micros, iso, system_clock, to_micros
-    from .server.db.connection import Database
+    from .server.db.connection import Database, DatabaseUnavailable, make_data_dir
 
     data_dir = _data_dir(args.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    database = Database(data_dir / "pe.sqlite3")
+    try:
+        make_data_dir(data_dir)
+        database = Database(data_dir / "pe.sqlite3")
+    except DatabaseUnavailable as exc:
+        print(f"pe keys: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"pe keys: {_os_error(exc, data_dir)}", file=sys.stderr)
+        return 1
     store = AccountStore(database)
     now = to_micros(system_clock())
     try:

@@ -28,13 +28,15 @@ def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, **(env or {})})
     assert proc.stdout is not None
-    line = proc.stdout.readline()
-    match = re.search(r"listening on (http://\S+/v2)", line)
-    if not match:
-        proc.kill()
-        rest = proc.communicate(timeout=10)[0]
-        raise AssertionError(f"pe serve did not start: {line}{rest}")
-    return proc, match.group(1)
+    seen = ""
+    for line in proc.stdout:  # log lines may come first (say, permissions made tighter)
+        seen += line
+        match = re.search(r"listening on (http://\S+/v2)", line)
+        if match:
+            return proc, match.group(1)
+    proc.kill()
+    rest = proc.communicate(timeout=10)[0]
+    raise AssertionError(f"pe serve did not start: {seen}{rest}")
 
 
 @contextmanager

@@ -35,7 +35,7 @@ from .core.idempotency import RETENTION_US, IdempotencyStore
 from .core.middleware import ApiMiddleware, error_response_parts
 from .core.plans import plans_with_overrides
 from .core.ratelimit import RateLimiter, UsageStore
-from .db.connection import Database
+from .db.connection import Database, make_data_dir
 from .executions import routes as execution_routes
 from .executions.service import ExecutionService
 from .executions.store import ExecutionStore
@@ -64,7 +64,7 @@ def build_context(
     ids: IdSource | None = None,
     monotonic: Callable[[], float] | None = None,
 ) -> ServerContext:
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_data_dir(data_dir)
     config = config if config is not None else load_config(data_dir / "server.toml")
     clock = clock or system_clock
     ids = ids or IdSource()

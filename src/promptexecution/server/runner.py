@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from .db.connection import make_data_dir
+
 LOCK_FILE = "server.lock"
 INFO_FILE = "server.json"
 
@@ -28,7 +30,7 @@ class AlreadyRunning(RuntimeError):
 
 @contextlib.contextmanager
 def data_dir_lock(data_dir: Path) -> Iterator[IO[str]]:
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_data_dir(data_dir)
     handle = open(data_dir / LOCK_FILE, "a+")  # noqa: SIM115 - held for the server's life
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from ..db.connection import is_storage_failure
 from .errors import ApiError
 from .jsonfast import dumps_bytes
 
@@ -125,17 +126,23 @@ class ApiMiddleware:
         except _BodyTooLarge:
             if not started:
                 await fail(_too_large(limit))
-        except Exception:
-            log.exception("unhandled error in %s %s (request_id=%s)", method, path, request_id)
+        except Exception as exc:
+            if is_storage_failure(exc):
+                # The disk, not the request: say so, and that it is worth retrying later.
+                ctx.database.note_write_failure(exc)
+                log.error("%s %s (request_id=%s): storage failed: %s", method, path,
+                          request_id, exc)
+                failure = ApiError("service_unavailable", "STORAGE_UNAVAILABLE",
+                                   f"The server cannot store data right now ({exc}); retry "
+                                   "later", headers={"Retry-After": "30"})
+            else:
+                log.exception("unhandled error in %s %s (request_id=%s)", method, path,
+                              request_id)
+                failure = ApiError("server_error", "INTERNAL_ERROR",
+                                   "An unexpected error occurred; it has been logged. Quote "
+                                   "the request_id if you report it")
             if not started:
-                await fail(
-                    ApiError(
-                        "server_error",
-                        "INTERNAL_ERROR",
-                        "An unexpected error occurred; it has been logged. Quote the "
-                        "request_id if you report it",
-                    )
-                )
+                await fail(failure)
 
 
 def _refund_undone_work(ctx: ServerContext, state: dict[str, Any], status: int) -> None:

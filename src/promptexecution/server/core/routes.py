@@ -15,11 +15,14 @@ async def health() -> Response:
     return json_response({"status": "ok"})
 
 
-@router.get("/ready", tags=["meta"], summary="Readiness: 200 when the database answers")
+@router.get("/ready", tags=["meta"],
+            summary="Readiness: 200 when the database can be read and written")
 async def ready(request: Request) -> Response:
-    if ctx_of(request).database.ping():
+    ctx = ctx_of(request)
+    reason = ctx.database.readiness(ctx.data_dir)
+    if reason is None:
         return json_response({"status": "ready"})
-    return json_response({"status": "unavailable"}, status=503)
+    return json_response({"status": "unavailable", "reason": reason}, status=503)
 
 
 @router.get("/v2/auth/verify", tags=["auth"], summary="Check an API key")

@@ -3,13 +3,20 @@
 WAL, `synchronous=NORMAL`: every write is committed before the response that reports it is
 sent, and survives a crash of the process (not necessarily a power cut). Statements are short
 and run on the event loop's thread, which is faster than a thread hop.
+
+The database holds every prompt and the webhook secrets, so it and its -wal and -shm files
+are readable by their owner only (and made so on start, for older installs). A database
+that cannot be opened is a DatabaseUnavailable with one line that says what to do.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
+import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -20,9 +27,66 @@ from .migrations import migrate
 log = logging.getLogger("promptexecution.server")
 
 
+OWNER_ONLY = 0o600
+# What a failed write says when the disk, not the request, is at fault.
+_STORAGE_FAILURES = ("disk is full", "disk i/o error", "readonly database",
+                     "unable to open database file")
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be opened or written; the message says why and what to do."""
+
+
+def is_storage_failure(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and any(
+        text in str(exc).lower() for text in _STORAGE_FAILURES)
+
+
+def secure(path: Path) -> int | None:
+    """Makes an existing file owner-only (a database written by an older version was 0644);
+    returns the mode it had if it changed it."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return None
+    if mode & 0o077 and path.is_file():
+        os.chmod(path, OWNER_ONLY)
+        return mode
+    return None
+
+
+def make_data_dir(path: Path) -> None:
+    """The data dir holds the prompt history and keys: its owner's only, also when an older
+    version made it readable by others."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        path.chmod(0o700)
+        log.info("made %s accessible to its owner only (it was %o)", path, mode)
+
+
 class Database:
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
+        self.last_write_failure: tuple[float, str] | None = None
+        try:
+            self._open()
+        except (sqlite3.Error, OSError, RuntimeError) as exc:  # RuntimeError: a newer schema
+            raise DatabaseUnavailable(_why_not(Path(self.path), exc)) from None
+        self._data_version = self._read_data_version()
+        self._data_version_checked = time.monotonic()
+        self._generation = 0
+        self._checkpointer: tuple[threading.Thread, threading.Event] | None = None
+
+    def _open(self) -> None:
+        path = Path(self.path)
+        if not path.exists() and path.parent.is_dir():
+            # Created owner-only, so SQLite makes the -wal and -shm files owner-only too.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, OWNER_ONLY))
+        tightened = {name: secure(name) for name in
+                     (path, Path(f"{path}-wal"), Path(f"{path}-shm"))}
         self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.conn.row_factory = sqlite3.Row
         self.conn.execute("PRAGMA journal_mode=WAL")
@@ -31,10 +95,38 @@ class Database:
         self.conn.execute("PRAGMA foreign_keys=ON")
         self.conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: keep hot index pages in memory
         migrate(self.conn, self.path)
-        self._data_version = self._read_data_version()
-        self._data_version_checked = time.monotonic()
-        self._generation = 0
-        self._checkpointer: tuple[threading.Thread, threading.Event] | None = None
+        for name, mode in tightened.items():
+            if mode is not None:
+                log.info("made %s readable by its owner only (it was %o)", name, mode)
+
+    def note_write_failure(self, exc: BaseException) -> None:
+        """Remembers a write that failed for the storage's sake, for /ready to report."""
+        self.last_write_failure = (time.monotonic(), str(exc))
+
+    def readiness(self, data_dir: Path, min_free_bytes: int = 1 << 20) -> str | None:
+        """None when the database can be read and written, else why not, in words."""
+        try:
+            self.conn.execute("SELECT 1").fetchone()
+        except sqlite3.Error as exc:
+            return f"the database cannot be read: {exc}"
+        try:
+            usage = os.statvfs(data_dir)
+            free = usage.f_bavail * usage.f_frsize
+        except OSError as exc:
+            return f"the data directory cannot be checked: {exc}"
+        if free < min_free_bytes:
+            return f"the disk holding {data_dir} is full ({free // 1024} KiB free)"
+        try:
+            with self.transaction("IMMEDIATE") as conn:
+                conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('ready', ?)",
+                             (str(time.time()),))
+        except sqlite3.Error as exc:
+            self.note_write_failure(exc)
+            return f"the database cannot be written: {exc}"
+        failure = self.last_write_failure
+        if failure is not None and time.monotonic() - failure[0] < 10:
+            return f"a write failed {time.monotonic() - failure[0]:.0f} s ago: {failure[1]}"
+        return None
 
     @contextlib.contextmanager
     def transaction(self, mode: str = "") -> Iterator[sqlite3.Connection]:
@@ -45,7 +137,7 @@ class Database:
             yield conn
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             raise
 
     def start_background_checkpoints(self, interval: float = 0.25) -> None:
@@ -109,3 +201,29 @@ class Database:
             return True
         except sqlite3.Error:
             return False
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    """Rolls back what is still open. SQLite has already rolled back a transaction whose
+    COMMIT failed for a full disk, and the error that matters is that one, not ours."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
+def _why_not(path: Path, exc: BaseException) -> str:
+    """One line: what is wrong with the database at `path`, and what to do about it."""
+    text = str(exc).lower()
+    if path.is_dir():
+        return f"{path} is a directory, not a database; move it away and start again"
+    if "not a database" in text or "malformed" in text:
+        return (f"{path} is not a pe database, or it is damaged; move it away to start "
+                "afresh, or put back a backup")
+    if is_storage_failure(exc) and ("full" in text or getattr(exc, "errno", None) in (
+            errno.ENOSPC, errno.EDQUOT)):
+        return f"the disk holding {path.parent} is full; free some space and start again"
+    if isinstance(exc, PermissionError) or "readonly" in text or "permission" in text:
+        return f"{path} cannot be written by this user; check its owner and permissions"
+    if "newer than this server" in text:
+        return str(exc)
+    return f"cannot open the database {path}: {exc}"

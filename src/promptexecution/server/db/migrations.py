@@ -214,5 +214,6 @@ def migrate(conn: sqlite3.Connection, path: str) -> None:
             )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite rolls back itself when COMMIT finds a full disk
+                conn.execute("ROLLBACK")
             raise
