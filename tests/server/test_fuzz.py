@@ -41,10 +41,10 @@ FUZZ = settings(
 )
 FEW = settings(FUZZ, max_examples=120)
 
-# Error type -> the statuses it may come with (DESIGN.md section 3; 405 and 413 are validation
-# errors about the request itself).
+# Error type -> the statuses it may come with (DESIGN.md section 3; 405, 413 and 415 are
+# validation errors about the request itself).
 STATUS_BY_TYPE = {
-    "validation_error": {400, 405, 413},
+    "validation_error": {400, 405, 413, 415},
     "template_error": {400},
     "authentication_error": {401},
     "permission_error": {403},

@@ -6,18 +6,15 @@ CLI passes nothing and gets the real ones.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi import FastAPI
 
 from .. import __version__
 from .batches import routes as batch_routes
@@ -30,9 +27,10 @@ from .core.accounts import AccountStore
 from .core.auth import Authenticator
 from .core.clock import Clock, IdSource, system_clock, to_micros
 from .core.config import ServerConfig, load_config
-from .core.errors import ApiError
+from .core.handlers import install_error_handlers
 from .core.idempotency import RETENTION_US, IdempotencyStore
-from .core.middleware import ApiMiddleware, error_response_parts
+from .core.middleware import ApiMiddleware
+from .core.openapi import install_openapi
 from .core.plans import plans_with_overrides
 from .core.ratelimit import RateLimiter, UsageStore
 from .db.connection import Database, make_data_dir
@@ -136,10 +134,12 @@ def create_app(
         # Everything allocated at start-up lives as long as the server: keep it out of the
         # collector's way, which shortens the full collections that show up as p99 spikes.
         gc.freeze()
+        ctx.loop = asyncio.get_running_loop()
         runner.start()
         sender.start()
         ctx.renderer.pool.warm_up()
         yield
+        ctx.stopping.set()
         await runner.stop()
         await sender.aclose()
         await ctx.renderer.pool.close()
@@ -162,6 +162,7 @@ def create_app(
     )
     app.state.ctx = ctx
     sender = WebhookSender(ctx)
+
     def notify(row: BatchRow, event: str) -> None:
         payload = {"event": event, "batch_id": row.id, "status": row.status,
                    "summary": row.summary(), "timestamp": ctx.timestamp()}
@@ -178,65 +179,7 @@ def create_app(
     for router in (execution_routes.router, template_routes.router, batch_routes.router,
                    provider_routes.router, core_routes.router):
         app.router.routes.extend(router.routes)
-    _install_error_handlers(app, ctx)
+    install_error_handlers(app, ctx.timestamp)
+    install_openapi(app)
     app.add_middleware(ApiMiddleware, ctx=ctx)
     return app
-
-
-def _install_error_handlers(app: FastAPI, ctx: ServerContext) -> None:
-    def render(request: Request, error: ApiError) -> Response:
-        if error.rate is not None:
-            request.state.rate = error.rate
-        status, headers, body = error_response_parts(
-            error, request.state.request_id, ctx.timestamp()
-        )
-        response = Response(body, status_code=status)
-        response.raw_headers = headers
-        return response
-
-    async def on_api_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ApiError)
-        return render(request, exc)
-
-    async def on_validation(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
-        first: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
-        loc = [str(p) for p in first.get("loc", ())]
-        where = loc[0] if loc else "request"
-        name = ".".join(loc[1:]) or where
-        details: dict[str, Any] = {"parameter": name, "location": where}
-        if "input" in first:
-            details["provided_value"] = first["input"]
-        return render(
-            request,
-            ApiError(
-                "validation_error",
-                "INVALID_PARAMETER",
-                f"Invalid {where} parameter '{name}': {first.get('msg', 'invalid value')}",
-                details=details,
-            ),
-        )
-
-    async def on_http(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
-        if exc.status_code == 404:
-            error = ApiError(
-                "not_found_error",
-                "ROUTE_NOT_FOUND",
-                f"No endpoint at {request.method} {request.url.path}; see /v2/openapi.json",
-            )
-        elif exc.status_code == 405:
-            error = ApiError(
-                "validation_error",
-                "METHOD_NOT_ALLOWED",
-                f"{request.method} is not allowed on {request.url.path}",
-                status=405,
-                headers={"Allow": (exc.headers or {}).get("Allow", "")},
-            )
-        else:
-            error = ApiError("server_error", "HTTP_ERROR", str(exc.detail), status=exc.status_code)
-        return render(request, error)
-
-    app.add_exception_handler(ApiError, on_api_error)
-    app.add_exception_handler(RequestValidationError, on_validation)
-    app.add_exception_handler(StarletteHTTPException, on_http)

@@ -6,6 +6,7 @@ import it only for type checking.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,14 @@ class ServerContext:
     executions: ExecutionService
     # Idempotency keys whose first request is still running: a duplicate gets a 409.
     inflight_keys: set[tuple[str, str, str]] = field(default_factory=set)
+    # Set when the server begins to shut down: open streams end at once.
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    loop: asyncio.AbstractEventLoop | None = None
 
     def timestamp(self) -> str:
         return iso(self.clock())
+
+    def stop_soon(self) -> None:
+        """Starts the shutdown of open streams; safe from a signal handler or a thread."""
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.stopping.set)

@@ -77,6 +77,7 @@ def serve(host: str, port: int, data_dir: Path, log_level: str = "info") -> None
     class GracefulServer(uvicorn.Server):
         def handle_exit(self, sig: int, frame: object) -> None:
             super().handle_exit(sig, frame)  # type: ignore[arg-type]
+            ctx.stop_soon()  # open streams end now rather than hold the grace period
             # uvicorn re-raises the signal after shutting down, which would kill us before
             # our own cleanup runs; a clean shutdown on SIGTERM exits 0 instead.
             self._captured_signals.clear()
@@ -90,6 +91,7 @@ def serve(host: str, port: int, data_dir: Path, log_level: str = "info") -> None
         shown_host = f"[{host}]" if ":" in host else host
         url = f"http://{shown_host}:{actual_port}"
         app = create_app(data_dir, bind_host=host)
+        ctx = app.state.ctx
         info_path = data_dir / INFO_FILE
         info_path.write_text(
             json.dumps({"pid": os.getpid(), "url": url, "base_url": f"{url}/v2"})

@@ -17,6 +17,7 @@ from ..core.errors import ApiError, conflict, not_found, permission, validation
 from ..core.http import ctx_of, json_response, pagination, parse_body, principal_of, public_base
 from ..core.idempotency import Idempotency
 from ..core.jsonfast import dumps
+from ..core.openapi import errors
 from ..executions.service import check_source
 from ..templates.rendering import resolve_variables
 from ..webhooks.targets import TargetRefused
@@ -150,7 +151,7 @@ def find_batch(ctx: ServerContext, account_id: str, batch_id: str) -> BatchRow:
 
 
 @router.post("/v2/batch", tags=["batches"], summary="Submit a batch", status_code=202,
-             openapi_extra=_body_schema(BatchRequest))
+             openapi_extra=_body_schema(BatchRequest), responses=errors(403, 404, 409))
 async def submit(request: Request) -> Response:
     ctx = ctx_of(request)
     principal = principal_of(request, "batch")
@@ -300,7 +301,8 @@ async def results(
     })
 
 
-@router.post("/v2/batch/{batch_id}/cancel", tags=["batches"], summary="Cancel a batch")
+@router.post("/v2/batch/{batch_id}/cancel", tags=["batches"], summary="Cancel a batch",
+             responses=errors(403, 409))
 async def cancel(request: Request, batch_id: str) -> Response:
     ctx = ctx_of(request)
     account_id = principal_of(request, "batch").account.id
@@ -323,7 +325,7 @@ async def cancel(request: Request, batch_id: str) -> Response:
 
 
 @router.post("/v2/batch/{batch_id}/retry", tags=["batches"],
-             summary="Re-run the failed, retry-eligible items")
+             summary="Re-run the failed, retry-eligible items", responses=errors(403, 409))
 async def retry(request: Request, batch_id: str) -> Response:
     ctx = ctx_of(request)
     account_id = principal_of(request, "batch").account.id

@@ -1,6 +1,7 @@
 """`<data-dir>/server.toml`: providers, default model, prices and plan overrides.
 
     default_model = "simulator"
+    public_url = "https://pe.example.com"   # for URLs in responses (default: the bound address)
 
     [[providers]]                      # any OpenAI-compatible endpoint
     name = "ollama"
@@ -46,6 +47,9 @@ class ServerConfig:
     plans: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Seconds of silence on a stream before a `: ping` comment keeps it open.
     ping_interval: float = 15.0
+    # Where clients reach this server ("https://pe.example.com"), for URLs in responses;
+    # unset, they are built from the address the server is bound to.
+    public_url: str | None = None
     # Networks ("10.0.0.0/8") and host names webhooks may reach although they are private
     # (webhooks/targets.py); loopback is allowed anyway on a loopback-bound server.
     webhook_allow: list[str] = field(default_factory=list)
@@ -74,7 +78,7 @@ def load_config(path: Path) -> ServerConfig:
 
 def parse_config(raw: dict[str, Any], where: str = "server.toml") -> ServerConfig:
     known = {"default_model", "providers", "pricing", "plans", "ping_interval",
-             "webhook_allow", "webhook_retry_delays", "render_timeout",
+             "webhook_allow", "webhook_retry_delays", "render_timeout", "public_url",
              "render_memory_mib", "render_workers"}
     unknown = set(raw) - known
     if "allow_private_webhooks" in unknown:
@@ -110,6 +114,12 @@ def parse_config(raw: dict[str, Any], where: str = "server.toml") -> ServerConfi
         config.ping_interval = float(raw.get("ping_interval", 15.0))
     except (TypeError, ValueError):
         raise ConfigError(f"{where}: ping_interval must be a number of seconds") from None
+    public_url = raw.get("public_url")
+    if public_url is not None:
+        if not isinstance(public_url, str) or not public_url.startswith(("http://", "https://")):
+            raise ConfigError(f"{where}: public_url must be an http(s) URL, like "
+                              '"https://pe.example.com"')
+        config.public_url = public_url.rstrip("/")
     allow = raw.get("webhook_allow", [])
     if not isinstance(allow, list) or not all(isinstance(a, str) and a for a in allow):
         raise ConfigError(f"{where}: webhook_allow must be a list of networks or host names")

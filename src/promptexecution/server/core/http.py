@@ -71,10 +71,39 @@ def pagination(total: int, limit: int, offset: int, returned: int) -> dict[str, 
 
 
 def public_base(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + "/v2"
+    """Where the API is reached, for URLs in bodies: `public_url` from server.toml, else the
+    address this server is bound to. Never the request's Host header, which the client
+    chooses (and a link built from it could point anywhere)."""
+    configured = ctx_of(request).config.public_url
+    if configured:
+        return f"{configured}/v2"
+    server = request.scope.get("server")
+    if not server:
+        return "/v2"
+    host, port = server[0], server[1]
+    shown = f"[{host}]" if ":" in str(host) else host
+    scheme = request.scope.get("scheme", "http")
+    return f"{scheme}://{shown}:{port}/v2" if port else f"{scheme}://{shown}/v2"
+
+
+def _check_json_content_type(request: Request) -> None:
+    """A body declared as something else than JSON is a 415 (none declared is read as JSON,
+    as most clients' raw examples send it)."""
+    declared = request.headers.get("content-type")
+    if declared is None:
+        return
+    media = declared.split(";", 1)[0].strip().lower()
+    if media == "application/json" or (media.startswith("application/")
+                                        and media.endswith("+json")):
+        return
+    raise ApiError("validation_error", "UNSUPPORTED_MEDIA_TYPE",
+                   f"The request body must be JSON (Content-Type: application/json), not "
+                   f"'{declared[:100]}'", status=415,
+                   details={"content_type": declared[:100], "expected": "application/json"})
 
 
 async def parse_body(request: Request, model: type[M]) -> tuple[M, bytes]:
+    _check_json_content_type(request)
     raw = await request.body()
     if not raw.strip():
         raise validation("INVALID_JSON", "The request body must be a JSON object")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from starlette.requests import ClientDisconnect
+
 from ..db.connection import is_storage_failure
 from .errors import ApiError
 from .jsonfast import dumps_bytes
@@ -126,6 +128,10 @@ class ApiMiddleware:
         except _BodyTooLarge:
             if not started:
                 await fail(_too_large(limit))
+        except ClientDisconnect:
+            # Nobody is left to answer; not the server's error either.
+            log.info("%s %s (request_id=%s): the client disconnected before its request "
+                     "body arrived", method, path, request_id)
         except Exception as exc:
             if is_storage_failure(exc):
                 # The disk, not the request: say so, and that it is worth retrying later.

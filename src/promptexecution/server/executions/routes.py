@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from ...models import ExecuteRequest, Execution
 from ..core.clock import from_micros, iso, to_micros
-from ..core.errors import not_found, validation
+from ..core.errors import ApiError, not_found, validation
 from ..core.http import (
     ctx_of,
     json_response,
@@ -25,6 +25,7 @@ from ..core.http import (
 )
 from ..core.idempotency import Idempotency
 from ..core.jsonfast import dumps
+from ..core.openapi import errors
 from .service import sse
 from .sse import EventStreamResponse
 from .store import ExecutionFilter
@@ -38,6 +39,18 @@ ENDPOINT = "POST /v2/execute"
     tags=["executions"],
     summary="Execute a prompt",
     response_model=Execution,
+    responses={
+        200: {"description": "The execution; with `\"stream\": true`, server-sent events: "
+                             "`delta`s, then one `completed` (the execution) or one `error`",
+              "content": {"text/event-stream": {"schema": {  # one event
+                  "type": "object", "required": ["event", "data"],
+                  "properties": {
+                      "event": {"enum": ["delta", "completed", "error"]},
+                      "data": {"type": "string", "contentMediaType": "application/json",
+                               "description": '{"delta": "..."}, the execution, or the '
+                                              "error object"}}}}}},
+        **errors(403, 404, 409),
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -87,8 +100,13 @@ async def execute(request: Request) -> Any:
                     release()
                 yield event
 
+        stopped = ApiError("service_unavailable", "SERVER_SHUTTING_DOWN",
+                           "The server is shutting down; the execution was cancelled. Retry "
+                           "in a moment", details={"execution_id": prepared.execution_id})
         return EventStreamResponse(
-            events(), on_close=release, ping_interval=ctx.config.ping_interval
+            events(), on_close=release, ping_interval=ctx.config.ping_interval,
+            stopping=ctx.stopping,
+            farewell=lambda: sse("error", stopped.body(request_id, ctx.timestamp())),
         )
 
     try:

@@ -29,12 +29,18 @@ class EventStreamResponse(Response):
         headers: list[tuple[bytes, bytes]] | None = None,
         ping_interval: float = 15.0,
         on_close: Callable[[], None] | None = None,
+        stopping: asyncio.Event | None = None,
+        farewell: Callable[[], bytes] | None = None,
     ) -> None:
+        """`stopping`: set when the server shuts down; the stream then ends at once, its
+        last event `farewell()` (so a stream cannot hold a shutdown for its grace period)."""
         super().__init__(status_code=200, media_type="text/event-stream")
         self.events = events
         self.extra_headers = headers or []
         self.ping_interval = ping_interval
         self.on_close = on_close
+        self.stopping = stopping
+        self.farewell = farewell
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         try:
@@ -52,16 +58,25 @@ class EventStreamResponse(Response):
             )
             producer = asyncio.ensure_future(self._produce(send))
             watcher = asyncio.ensure_future(wait_for_disconnect(receive))
+            stopper = asyncio.ensure_future(
+                self.stopping.wait() if self.stopping is not None else asyncio.Future())
             try:
-                await asyncio.wait({producer, watcher}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({producer, watcher, stopper},
+                                   return_when=asyncio.FIRST_COMPLETED)
             finally:
-                for task in (producer, watcher):
+                for task in (producer, watcher, stopper):
                     if not task.done():
                         task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await producer
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
+            if stopper.done() and not stopper.cancelled() and producer.cancelled():
+                # The server is stopping: say so, and end the response properly.
+                if self.farewell is not None:
+                    await send({"type": "http.response.body", "body": self.farewell(),
+                                "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
             if producer.done() and not producer.cancelled() and producer.exception():
                 raise producer.exception()  # type: ignore[misc]
         finally:

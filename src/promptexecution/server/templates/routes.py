@@ -20,6 +20,7 @@ from ..core.http import (
 )
 from ..core.idempotency import Idempotency
 from ..core.jsonfast import dumps
+from ..core.openapi import errors
 from .rendering import json_type_name
 from .store import TemplateRecord
 
@@ -128,6 +129,7 @@ def _find(ctx: ServerContext, account_id: str, template_id: str) -> TemplateReco
     tags=["templates"],
     summary="Create a template",
     status_code=201,
+    responses=errors(403, 409),
     openapi_extra=_body_schema(TemplateCreate),
 )
 async def create_template(request: Request) -> Response:
@@ -212,6 +214,7 @@ async def get_template(request: Request, template_id: str) -> Response:
     "/v2/templates/{template_id}",
     tags=["templates"],
     summary="Store a new version of a template",
+    responses=errors(403, 409),
     openapi_extra=_body_schema(TemplateUpdate),
 )
 async def update_template(request: Request, template_id: str) -> Response:
@@ -262,7 +265,8 @@ async def update_template(request: Request, template_id: str) -> Response:
     return json_response(template_json(updated, public_base(request)))
 
 
-@router.delete("/v2/templates/{template_id}", tags=["templates"], summary="Archive a template")
+@router.delete("/v2/templates/{template_id}", tags=["templates"], summary="Archive a template",
+               responses=errors(403))
 async def delete_template(request: Request, template_id: str) -> Response:
     ctx = ctx_of(request)
     principal = principal_of(request, "templates")
