@@ -1,9 +1,10 @@
-"""A webhook receiver for the tests: records every delivery, and fails the first ones when
-told to."""
+"""For the webhook tests: a receiver that records every delivery (and fails the first ones
+when told to), and a wait for what it receives."""
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from starlette.applications import Starlette
@@ -27,3 +28,10 @@ class Listener:
 
     def events(self) -> list[dict[str, Any]]:
         return [json.loads(body) for _, body in self.received]
+
+
+def wait_until(predicate: Any, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)

@@ -22,7 +22,7 @@ from starlette.routing import Route
 from promptexecution.server.core.config import ServerConfig
 from promptexecution.server.webhooks.targets import TargetPolicy
 from tests.conftest import ServerHandle, assert_error, running_server, serve_in_thread
-from tests.server.hooks import Listener
+from tests.server.hooks import Listener, wait_until
 from tests.server.processes import start_server
 
 # What a server bound to loopback must refuse, with what the refusal names.
@@ -105,13 +105,6 @@ def hooked(tmp_path: Path) -> Iterator[ServerHandle]:
         yield srv
 
 
-def _wait(predicate: Any, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 def _deliveries(c: httpx.Client, batch_id: str) -> list[dict[str, Any]]:
     deliveries: list[dict[str, Any]] = c.get(f"/batch/{batch_id}/webhooks").json()["deliveries"]
     return deliveries
@@ -126,7 +119,7 @@ def test_the_target_is_checked_again_at_delivery(hooked: ServerHandle) -> None:
         # re-pointed at a private address): the delivery is refused, and not retried.
         hooked.ctx.webhook_targets = TargetPolicy.build("0.0.0.0", [])
         batch_id = batch.json()["batch_id"]
-        _wait(lambda: _deliveries(c, batch_id))
+        wait_until(lambda: _deliveries(c, batch_id))
         time.sleep(0.3)
         deliveries = _deliveries(c, batch_id)
     assert len(deliveries) == 1 and not deliveries[0]["delivered"]
@@ -141,7 +134,7 @@ def test_a_delivery_connects_to_the_checked_address_with_the_named_host(
     with serve_in_thread(listener.app) as (url, _), hooked.client() as c:
         port = url.rsplit(":", 1)[1]
         _submit(c, f"http://localhost:{port}/hook?source=pe")
-        _wait(lambda: listener.received)
+        wait_until(lambda: listener.received)
     headers, _ = listener.received[0]
     assert headers["host"] == f"localhost:{port}"
 
@@ -160,7 +153,7 @@ def test_redirects_are_not_followed(hooked: ServerHandle) -> None:
                             Route("/inside", inside, methods=["POST"])])
     with serve_in_thread(app) as (url, _), hooked.client() as c:
         batch_id = _submit(c, f"{url}/hook").json()["batch_id"]
-        _wait(lambda: len(_deliveries(c, batch_id)) == 3)
+        wait_until(lambda: len(_deliveries(c, batch_id)) == 3)
         deliveries = _deliveries(c, batch_id)
     assert [d["status_code"] for d in deliveries] == [307, 307, 307]
     assert not any(d["delivered"] for d in deliveries) and elsewhere == []
@@ -181,14 +174,14 @@ def test_a_retry_waiting_when_the_server_is_killed_is_made_after_restart(
         try:
             with httpx.Client(base_url=url, headers=headers) as c:
                 batch_id = _submit(c, f"{hook_url}/hook").json()["batch_id"]
-                _wait(lambda: listener.received)
-                _wait(lambda: _deliveries(c, batch_id))  # attempt 1 failed and is logged
+                wait_until(lambda: listener.received)
+                wait_until(lambda: _deliveries(c, batch_id))  # attempt 1 failed and is logged
             os.kill(proc.pid, signal.SIGKILL)  # while attempt 2 waits its 2 s
             proc.wait(5)
             proc, url = start_server(data, "--log-level", "warning")
             with httpx.Client(base_url=url, headers=headers) as c:
-                _wait(lambda: len(listener.received) == 2, timeout=15)
-                _wait(lambda: len(_deliveries(c, batch_id)) == 2)
+                wait_until(lambda: len(listener.received) == 2, timeout=15)
+                wait_until(lambda: len(_deliveries(c, batch_id)) == 2)
                 deliveries = _deliveries(c, batch_id)
         finally:
             proc.terminate()
@@ -206,6 +199,6 @@ def test_deliveries_go_on_while_the_outbox_is_busy(hooked: ServerHandle) -> None
     lock = threading.Lock()
     with serve_in_thread(listener.app) as (url, _), hooked.client() as c, lock:
         ids = [_submit(c, f"{url}/hook").json()["batch_id"] for _ in range(40)]
-        _wait(lambda: len(listener.received) >= 40, timeout=20)
+        wait_until(lambda: len(listener.received) >= 40, timeout=20)
         time.sleep(0.2)
     assert sorted(e["batch_id"] for e in listener.events()) == sorted(ids)

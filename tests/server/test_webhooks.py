@@ -9,14 +9,13 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from promptexecution.server.core.config import ServerConfig
 from promptexecution.webhooks import WebhookVerificationError, sign, verify
 from tests.conftest import ServerHandle, running_server, serve_in_thread
-from tests.server.hooks import Listener
+from tests.server.hooks import Listener, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +32,6 @@ def hooked(tmp_path: Path) -> Iterator[ServerHandle]:
         yield srv
 
 
-def _wait(predicate: Any, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 def test_completion_webhook_is_signed_and_verifiable(
     hooked: ServerHandle, listener: tuple[Listener, str]
 ) -> None:
@@ -51,7 +43,7 @@ def test_completion_webhook_is_signed_and_verifiable(
             "inputs": [{"variables": {"text": "great"}}, {"variables": {"text": "bad"}}],
             "processing_options": {"callback_url": url},
         }).json()
-        _wait(lambda: len(hook.received) >= 1)
+        wait_until(lambda: len(hook.received) >= 1)
     secret = subprocess.run(
         [sys.executable, "-m", "promptexecution.cli", "keys", "webhook-secret",
          "--data-dir", str(hooked.data_dir)], capture_output=True, text=True, check=True,
@@ -81,8 +73,8 @@ def test_failed_deliveries_are_retried_and_logged(
     with hooked.client() as c:
         batch = c.post("/batch", json={"prompt": "x", "inputs": [{"variables": {}}],
                                        "callback_url": url}).json()
-        _wait(lambda: len(hook.received) >= 3)
-        _wait(lambda: len(c.get(f"/batch/{batch['batch_id']}/webhooks").json()[
+        wait_until(lambda: len(hook.received) >= 3)
+        wait_until(lambda: len(c.get(f"/batch/{batch['batch_id']}/webhooks").json()[
             "deliveries"]) == 3)
         log = c.get(f"/batch/{batch['batch_id']}/webhooks").json()
     attempts = [(d["attempt"], d["status_code"], d["delivered"]) for d in log["deliveries"]]
@@ -113,7 +105,7 @@ def test_progress_updates_send_progress_events(
             "processing_options": {"callback_url": url, "progress_updates": True,
                                    "max_concurrent": 1},
         })
-        _wait(lambda: any(b"batch.completed" in body for _, body in hook.received))
+        wait_until(lambda: any(b"batch.completed" in body for _, body in hook.received))
     events = [json.loads(body)["event"] for _, body in hook.received]
     assert events.count("batch.progress") >= 2 and events[-1] == "batch.completed"
     progress = [json.loads(body) for _, body in hook.received
