@@ -3,6 +3,7 @@ of it), a client that leaves frees its slot at once, and usage survives a restar
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -12,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 
 from promptexecution import PromptExecutionClient
 from promptexecution.server.core.clock import FixedClock
@@ -87,10 +89,10 @@ def test_an_idempotent_replay_uses_no_quota(fresh_server: ServerHandle) -> None:
 
 
 def test_a_client_that_leaves_a_plain_execute_frees_its_slot_at_once(
-    fresh_server: ServerHandle,
+    fresh_server: ServerHandle, caplog: pytest.LogCaptureFixture
 ) -> None:
     key = fresh_server.make_key("basic")
-    with fresh_server.client(key) as c:
+    with fresh_server.client(key) as c, caplog.at_level(logging.INFO):
         started = time.monotonic()
         try:
             c.post("/execute", json={"prompt": "Hello", "model_config": {
@@ -107,6 +109,9 @@ def test_a_client_that_leaves_a_plain_execute_frees_its_slot_at_once(
         record = c.get(f"/executions/{cancelled['executions'][0]['execution_id']}").json()
         assert record["status"] == "cancelled" and record["metadata"]["finish_reason"] == (
             "cancelled")
+    # One line at info, and no traceback from the ASGI server.
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert any("disconnected" in r.getMessage() for r in caplog.records), caplog.text
 
 
 def test_usage_survives_a_restart(tmp_path: Path) -> None:

@@ -139,3 +139,33 @@ def test_sigterm_with_a_stream_open_shuts_down_cleanly(tmp_path: Path) -> None:
         proc.wait(10)
     assert record["status"] == "cancelled"
     assert record["content"] == seen[0]["data"]["delta"]
+
+
+def test_sigterm_during_a_plain_execute_answers_503_at_once(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    proc, url = start_server(data, "--log-level", "warning")
+    key = (data / "local.key").read_text().strip()
+    answers: list[httpx.Response] = []
+
+    def slow_execute() -> None:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"},
+                          timeout=30) as c:
+            answers.append(c.post("/execute", json={"prompt": "x", "model_config": {
+                "simulate": {"latency_ms": 8000}}}))
+
+    caller = threading.Thread(target=slow_execute)
+    try:
+        caller.start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        os.kill(proc.pid, signal.SIGTERM)
+        caller.join(10)
+        output, _ = proc.communicate(timeout=10)
+        took = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and took < 3, (took, output)
+    assert "Traceback" not in output and "ERROR" not in output, output
+    assert_error(answers[0], 503, "service_unavailable", "SERVER_SHUTTING_DOWN")
+    assert answers[0].headers["retry-after"] == "1"

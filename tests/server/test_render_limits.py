@@ -4,6 +4,7 @@ time and memory limits, templates are compiled when saved, and a flood of bombs 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -19,10 +20,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from promptexecution.server.app import DB_NAME
+from promptexecution.server.core.errors import ApiError
 from promptexecution.server.db.connection import Database
 from promptexecution.server.templates import sandbox
 from promptexecution.server.templates.examples import DEMO_TEMPLATES
-from promptexecution.server.templates.rendering import plain_parts, with_single_braces
+from promptexecution.server.templates.frames import encode
+from promptexecution.server.templates.limits import RenderLimits
+from promptexecution.server.templates.placeholders import plain_parts, with_single_braces
+from promptexecution.server.templates.pool import RenderPool
 from promptexecution.server.templates.store import TemplateRecord, TemplateStore
 from tests.conftest import ServerHandle, assert_error, running_server
 from tests.server.processes import pe, serving
@@ -191,6 +196,7 @@ _TEXT = st.text(alphabet=st.sampled_from(list("ab \n\r\t{}%#-é😀")), max_size
 _PIECE = st.one_of(
     _TEXT,
     st.sampled_from(["{{ x }}", "{{y}}", "{{\n x \n}}", "{{ true }}", "{{ none }}", "{ x }",
+                     "{{ self }}",
                      "{x}", "{{ x.y }}", "{{- x }}", "}}", "{%", "{#"]),
 )
 
@@ -198,15 +204,119 @@ _PIECE = st.one_of(
 @settings(max_examples=300, deadline=None)
 @given(pieces=st.lists(_PIECE, max_size=8),
        x=st.one_of(st.text(max_size=5), st.integers(), st.none(), st.booleans(),
-                   st.lists(st.integers(), max_size=2)))
+                   st.floats(), st.lists(st.integers(), max_size=2)))
 def test_the_plain_path_renders_exactly_as_jinja_would(pieces: list[str], x: Any) -> None:
-    variables = {"x": x, "y": "Y"}
+    variables = {"x": x, "y": "Y", "self": "me"}
     source = with_single_braces("".join(pieces), variables)
     parts = plain_parts(source)
     if parts is None:
         return  # Jinja's turn: the worker renders it
     fast = "".join(str(variables[t]) if is_name else t for is_name, t in parts)
-    assert fast == sandbox.render(source, variables)
+    # As the worker would: after a trip through the wire format.
+    sent = json.loads(encode({"variables": variables})[4:])["variables"]
+    assert fast == sandbox.render(source, sent)
+
+
+def test_self_means_what_jinja_says_on_both_paths(client: httpx.Client) -> None:
+    """`self` is Jinja's name for the template itself, whatever the variables say."""
+    answers = [client.post("/execute", json={"prompt": prompt, "variables": {"self": "x"}})
+               for prompt in ("Hi {{ self }}", "Hi {{ self }}{% if 1 %}{% endif %}")]
+    plain, jinja = (a.json()["rendered_prompt"] for a in answers)
+    assert plain == jinja and "TemplateReference" in plain
+
+
+def _health_while(server: ServerHandle, request: Any) -> tuple[Any, float]:
+    """Runs `request()` while probing /health; returns its result and the slowest probe."""
+    done = threading.Event()
+    worst = [0.0]
+
+    def probe() -> None:
+        with httpx.Client(timeout=5) as h:
+            while not done.is_set():
+                started = time.perf_counter()
+                h.get(f"{server.url}/health")
+                worst[0] = max(worst[0], time.perf_counter() - started)
+                time.sleep(0.005)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    try:
+        result = request()
+    finally:
+        done.set()
+        prober.join()
+    return result, worst[0]
+
+
+def test_a_plain_template_past_the_output_limit_stops_before_building_it(
+    server: ServerHandle, client: httpx.Client
+) -> None:
+    body = {"prompt": "{{a}}" * 5000, "variables": {"a": "x" * 200_000}}
+    response, worst = _health_while(server, lambda: client.post("/execute", json=body))
+    assert_error(response, 400, "template_error", "RENDERED_PROMPT_TOO_LARGE")
+    assert worst < 0.2, worst
+
+
+def test_a_huge_plain_source_is_rendered_off_the_event_loop(
+    server: ServerHandle, client: httpx.Client
+) -> None:
+    body = {"prompt": "{a}" * 340_000, "variables": {"a": ""}}
+    response, worst = _health_while(server, lambda: client.post("/execute", json=body,
+                                                                 timeout=30))
+    assert response.status_code in (200, 400), response.text
+    assert worst < 0.2, worst  # the regular expressions ran in a worker
+
+
+def test_an_unpaired_surrogate_is_a_400_not_a_500(client: httpx.Client) -> None:
+    # JSON's escapes cannot bring one in (the body is refused as invalid JSON)...
+    for body in ({"prompt": "{{ x }}", "variables": {"x": "\ud800"}}, {"prompt": "raw \ud800"}):
+        response = client.post("/execute", content=json.dumps(body),
+                               headers={"Content-Type": "application/json"})
+        assert_error(response, 400, "validation_error", "INVALID_JSON")
+    # ...but a template can make one, from Jinja's own string escapes.
+    made = client.post("/execute", json={"prompt": "{{ '\\ud800' }}", "variables": {"x": 1}})
+    error = assert_error(made, 400, "validation_error", "INVALID_TEXT")
+    assert "U+D800" in error["message"]
+
+
+# A worker that answers nonsense: what the pool must survive, since it trusts no worker.
+NONSENSE_WORKER = r"""
+import json, struct, sys
+out = sys.stdout.buffer
+def send(data):
+    out.write(struct.pack(">I", len(data)) + data); out.flush()
+send(json.dumps({"ready": 1}).encode())
+while sys.stdin.buffer.read(4):
+    send(b"[1, 2, 3]")
+"""
+
+
+async def test_a_worker_that_answers_nonsense_is_replaced() -> None:
+    pool = RenderPool(RenderLimits(timeout=2, memory_mib=64, workers=1),
+                      command=[sys.executable, "-c", NONSENSE_WORKER])
+    try:
+        payload = encode({"op": "render", "source": "{{ x|upper }}", "variables": {"x": "a"}})
+        for _ in range(2):
+            reply = await asyncio.wait_for(pool.call("acc", payload, "render"), 10)
+            assert reply["error"]["details"]["limit"] == "process"
+        assert pool.stats.spawned == 2  # the first was replaced
+    finally:
+        await pool.close()
+
+
+async def test_the_pool_recovers_when_workers_start_again() -> None:
+    pool = RenderPool(RenderLimits(timeout=2, memory_mib=64, workers=1, queue_timeout=1),
+                      command=["/nonexistent/python"])
+    payload = encode({"op": "render", "source": "{{ x|upper }}", "variables": {"x": "a"}})
+    try:
+        with pytest.raises(ApiError) as refused:
+            await pool.call("acc", payload, "render")
+        assert refused.value.code == "RENDERER_BUSY"
+        pool.command = [sys.executable, "-m", "promptexecution.server.templates.worker"]
+        reply = await asyncio.wait_for(pool.call("acc", payload, "render"), 20)
+        assert reply == {"ok": "A"}
+    finally:
+        await pool.close()
 
 
 # ---------------------------------------------------------------------- the flood

@@ -84,6 +84,7 @@ def test_ready_says_not_ready_while_the_disk_is_full(tmp_path: Path) -> None:
         root = url.removesuffix("/v2")
         assert httpx.get(f"{root}/ready").json() == {"status": "ready"}
         filler = _fill(disk)
+        time.sleep(1.1)  # /ready looks again at most once a second
         full = httpx.get(f"{root}/ready")
         assert full.status_code == 503
         assert full.json()["status"] == "unavailable" and "full" in full.json()["reason"]
@@ -129,3 +130,18 @@ def test_an_existing_install_is_made_owner_only_on_start(tmp_path: Path) -> None
         assert {p.name: _mode(p) for p in files} == {p.name: 0o600 for p in files}
         assert _mode(data) == 0o700
     database.close()
+
+
+def test_a_database_damaged_inside_is_one_clear_line(tmp_path: Path) -> None:
+    database = Database(tmp_path / DB_NAME)
+    database.close()
+    db = sqlite3.connect(tmp_path / DB_NAME)
+    page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    roots = [r[0] for r in db.execute(
+        "SELECT rootpage FROM sqlite_master WHERE name IN ('rate_usage', 'accounts')")]
+    db.close()
+    with open(tmp_path / DB_NAME, "r+b") as handle:  # the tables' pages, not the header
+        for root in roots:
+            handle.seek((root - 1) * page_size)
+            handle.write(b"\xff" * page_size)
+    _refused(tmp_path, "damaged")

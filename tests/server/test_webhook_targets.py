@@ -16,7 +16,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from promptexecution.server.core.config import ServerConfig
@@ -33,7 +33,7 @@ REFUSED = [
     ("http://172.16.0.1/", "private"),
     ("http://100.64.0.1/", "shared"),
     ("http://[64:ff9b::a00:1]/", "private"),  # NAT64 of 10.0.0.1
-    ("http://[64:ff9b:1::a00:1]/", "private"),  # local-use NAT64
+    ("http://[64:ff9b:1::a00:1]/", "special-purpose"),  # local-use NAT64
     ("http://[2002:a00:1::]/", "private"),  # 6to4 of 10.0.0.1
     ("http://[::ffff:10.0.0.1]/", "private"),  # IPv4-mapped
     ("http://[::ffff:169.254.169.254]/", "link-local"),
@@ -50,6 +50,13 @@ REFUSED = [
     ("http://2852039166/", "link-local"),  # 169.254.169.254 as one number
     ("http://0xa9fea9fe/", "link-local"),  # and in hex
     ("http://0251.0376.0251.0376/", "link-local"),  # and in octal
+    ("http://[fec0::1]/", "special-purpose"),  # site-local, deprecated
+    ("http://[64:ff9b:1:7f00:0:100:808:808]/", "special-purpose"),  # local-use NAT64
+    ("http://192.0.0.8/", "special-purpose"),
+    ("http://192.88.99.1/", "special-purpose"),  # the old 6to4 relay anycast
+    ("http://[3fff::1]/", "special-purpose"),  # documentation, since 2024
+    ("http://127.0.0.1:9/a\u0001b", "control characters"),
+    ("http://127.0.0.1:9/a b", "spaces"),
     ("ftp://example.com/hook", "http(s)"),
     ("http://user:secret@example.com/", "credentials"),
     ("http:///no-host", "host"),
@@ -202,3 +209,31 @@ def test_deliveries_go_on_while_the_outbox_is_busy(hooked: ServerHandle) -> None
         wait_until(lambda: len(listener.received) >= 40, timeout=20)
         time.sleep(0.2)
     assert sorted(e["batch_id"] for e in listener.events()) == sorted(ids)
+
+
+def test_an_endless_answer_is_not_read(hooked: ServerHandle) -> None:
+    """The status is all a delivery reads: a receiver answering without end cannot fill the
+    server's memory or hold a delivery slot."""
+    async def endless(request: Request) -> Response:
+        async def chunks() -> Any:
+            while True:
+                yield b"x" * 65536
+        return StreamingResponse(chunks())
+
+    app = Starlette(routes=[Route("/hook", endless, methods=["POST"])])
+    with serve_in_thread(app) as (url, _), hooked.client() as c:
+        batch_id = _submit(c, f"{url}/hook").json()["batch_id"]
+        wait_until(lambda: _deliveries(c, batch_id), timeout=15)
+        [delivery] = _deliveries(c, batch_id)
+    assert delivery["delivered"] and delivery["status_code"] == 200
+    assert delivery["duration_ms"] < 5000
+
+
+def test_an_international_host_is_delivered_to_by_its_ascii_name(
+    hooked: ServerHandle,
+) -> None:
+    with hooked.client() as c:
+        batch_id = _submit(c, "http://münchen.invalid/hook").json()["batch_id"]
+        wait_until(lambda: _deliveries(c, batch_id), timeout=15)
+        first = _deliveries(c, batch_id)[0]
+    assert not first["delivered"] and "xn--mnchen-3ya.invalid" in first["error"]

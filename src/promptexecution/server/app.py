@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -33,7 +34,7 @@ from .core.middleware import ApiMiddleware
 from .core.openapi import install_openapi
 from .core.plans import plans_with_overrides
 from .core.ratelimit import RateLimiter, UsageStore
-from .db.connection import Database, make_data_dir
+from .db.connection import Database, make_data_dir, unavailable
 from .executions import routes as execution_routes
 from .executions.service import ExecutionService
 from .executions.store import ExecutionStore
@@ -124,10 +125,14 @@ def create_app(
     monotonic: Callable[[], float] | None = None,
     bind_host: str = "127.0.0.1",
 ) -> FastAPI:
-    ctx = build_context(Path(data_dir), bind_host=bind_host, config=config, clock=clock, ids=ids,
-                        monotonic=monotonic)
-    _recover(ctx)
-    ensure_local_account(ctx)
+    data_dir = Path(data_dir)
+    try:
+        ctx = build_context(data_dir, bind_host=bind_host, config=config, clock=clock, ids=ids,
+                            monotonic=monotonic)
+        _recover(ctx)
+        ensure_local_account(ctx)
+    except sqlite3.DatabaseError as exc:  # damaged past what opening it reads
+        raise unavailable(data_dir / DB_NAME, exc) from None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

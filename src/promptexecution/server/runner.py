@@ -114,3 +114,4 @@ def serve(host: str, port: int, data_dir: Path, log_level: str = "info") -> None
             with contextlib.suppress(OSError):
                 info_path.unlink()
             sock.close()
+            ctx.database.close()  # a last checkpoint: the WAL is folded into the database

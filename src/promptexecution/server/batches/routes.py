@@ -17,7 +17,7 @@ from ..core.errors import ApiError, conflict, not_found, permission, validation
 from ..core.http import ctx_of, json_response, pagination, parse_body, principal_of, public_base
 from ..core.idempotency import Idempotency
 from ..core.jsonfast import dumps
-from ..core.openapi import errors
+from ..core.openapi import body_schema, errors
 from ..executions.service import check_source
 from ..templates.rendering import resolve_variables
 from ..webhooks.targets import TargetRefused
@@ -36,11 +36,6 @@ PRIORITY_NAMES = {0: "low", 1: "normal", 2: "high"}
 def runner_of(request: Request) -> BatchRunner:
     runner: BatchRunner = request.app.state.batch_runner
     return runner
-
-
-def _body_schema(model: Any) -> dict[str, Any]:
-    return {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": model.model_json_schema()}}}}
 
 
 def _options(body: BatchRequest) -> BatchOptions:
@@ -151,7 +146,7 @@ def find_batch(ctx: ServerContext, account_id: str, batch_id: str) -> BatchRow:
 
 
 @router.post("/v2/batch", tags=["batches"], summary="Submit a batch", status_code=202,
-             openapi_extra=_body_schema(BatchRequest), responses=errors(403, 404, 409))
+             openapi_extra=body_schema(BatchRequest), responses=errors(403, 404, 409))
 async def submit(request: Request) -> Response:
     ctx = ctx_of(request)
     principal = principal_of(request, "batch")

@@ -129,12 +129,12 @@ class BatchRunner:
                 item = self._next_item(live)
                 if item is None:
                     break
+                if live.row.status == "queued":  # stored first: a failed write takes no slot
+                    self.store.set_status(live.row.id, "processing", self._now_us())
+                    live.row.status = "processing"
                 if not self.ctx.limiter.try_acquire_slot(live.row.account_id, plan):
                     live.buffer.appendleft(item)
                     break
-                if live.row.status == "queued":
-                    live.row.status = "processing"
-                    self.store.set_status(live.row.id, "processing", self._now_us())
                 live.in_flight += 1
                 live.running.add(item[0])
                 task = asyncio.get_running_loop().create_task(self._run_item(live, *item))
@@ -190,11 +190,14 @@ class BatchRunner:
                 live.cursor, live.exhausted = -1, False
                 return
             status = "failed" if row.completed == 0 and row.failed > 0 else "completed"
+        # The final status and its webhook (in the outbox) are one transaction: a crash
+        # leaves either both or neither, and the batch is forgotten here only once they hold.
+        with self.ctx.database.transaction():
+            self.store.set_status(live.row.id, status, now)
+            final = self.store.get_any(live.row.id)
+            if final is not None and self._on_finish is not None:
+                self._on_finish(final)
         del self.live[live.row.id]
-        self.store.set_status(live.row.id, status, now)
-        final = self.store.get_any(live.row.id)
-        if final is not None and self._on_finish is not None:
-            self._on_finish(final)
 
     # -------------------------------------------------------------- items
 

@@ -17,9 +17,10 @@
     [plans.enterprise]                 # raise or lower a plan's limits on this server
     burst_per_minute = 5000
 
-    render_timeout = 2.0               # seconds one template render may take
-    render_memory_mib = 64             # memory one render may use
-    render_workers = 2                 # processes that render templates
+Top-level keys (before any [table]): `public_url`, `render_timeout` (seconds one template
+render may take, 2), `render_memory_mib` (memory one render may use, 64), `render_workers`
+(processes that render templates, 2), `webhook_allow` (networks and hosts webhooks may reach
+although private), `webhook_retry_delays`, `ping_interval`.
 """
 
 from __future__ import annotations

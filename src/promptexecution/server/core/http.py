@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from fastapi import Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
+from starlette.requests import ClientDisconnect
 
 from .auth import Principal
 from .errors import ApiError, validation
@@ -52,17 +54,33 @@ async def wait_for_disconnect(receive: Any) -> None:
             return
 
 
-async def unless_client_leaves(request: Request, work: Awaitable[T]) -> T:
-    """Awaits `work`, cancelling it if the client disconnects first (then CancelledError)."""
+async def unless_client_leaves(request: Request, work: Awaitable[T],
+                               stopping: asyncio.Event) -> T:
+    """Awaits `work`, cancelling it if the client disconnects first (ClientDisconnect, which
+    the middleware logs in one line) or the server begins to stop (a 503 to retry)."""
     task = asyncio.ensure_future(work)
     watcher = asyncio.ensure_future(wait_for_disconnect(request.receive))
+    stopper = asyncio.ensure_future(stopping.wait())
     try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({task, watcher, stopper}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        watcher.cancel()
+        for waiting in (watcher, stopper):
+            waiting.cancel()
         if not task.done():
             task.cancel()
-    return await task
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if watcher.done() and not watcher.cancelled():
+        raise ClientDisconnect
+    if not task.done() or task.cancelled():
+        raise shutting_down()
+    return task.result()
+
+
+def shutting_down(**details: Any) -> ApiError:
+    return ApiError("service_unavailable", "SERVER_SHUTTING_DOWN",
+                    "The server is shutting down; the execution was cancelled. Retry in a "
+                    "moment", details=details or None, headers={"Retry-After": "1"})
 
 
 def pagination(total: int, limit: int, offset: int, returned: int) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
 
 from ...models import ErrorResponse
 from .middleware import PUBLIC_PATHS, counts_as_work
@@ -36,6 +37,13 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The `responses=` of a route: the error statuses particular to it."""
     return {status: {"description": WHY[status], "model": ErrorResponse}
             for status in statuses}
+
+
+def body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The `openapi_extra=` of a route that reads its JSON body itself (core/http.parse_body)
+    rather than through a FastAPI parameter."""
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": model.model_json_schema()}}}}
 
 
 def _error_response(status: int) -> dict[str, Any]:

@@ -71,10 +71,11 @@ class Database:
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
         self.last_write_failure: tuple[float, str] | None = None
+        self._readiness: tuple[float, str | None] | None = None
         try:
             self._open()
         except (sqlite3.Error, OSError, RuntimeError) as exc:  # RuntimeError: a newer schema
-            raise DatabaseUnavailable(_why_not(Path(self.path), exc)) from None
+            raise unavailable(Path(self.path), exc) from None
         self._data_version = self._read_data_version()
         self._data_version_checked = time.monotonic()
         self._generation = 0
@@ -104,7 +105,16 @@ class Database:
         self.last_write_failure = (time.monotonic(), str(exc))
 
     def readiness(self, data_dir: Path, min_free_bytes: int = 1 << 20) -> str | None:
-        """None when the database can be read and written, else why not, in words."""
+        """None when the database can be read and written, else why not, in words. Checked
+        at most once a second: /ready needs no key, so it must not be a way to make writes."""
+        now = time.monotonic()
+        if self._readiness is not None and now - self._readiness[0] < 1.0:
+            return self._readiness[1]
+        reason = self._check_readiness(data_dir, min_free_bytes)
+        self._readiness = (now, reason)
+        return reason
+
+    def _check_readiness(self, data_dir: Path, min_free_bytes: int) -> str | None:
         try:
             self.conn.execute("SELECT 1").fetchone()
         except sqlite3.Error as exc:
@@ -211,8 +221,12 @@ def rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
 
 
-def _why_not(path: Path, exc: BaseException) -> str:
+def unavailable(path: Path, exc: BaseException) -> DatabaseUnavailable:
     """One line: what is wrong with the database at `path`, and what to do about it."""
+    return DatabaseUnavailable(_why_not(path, exc))
+
+
+def _why_not(path: Path, exc: BaseException) -> str:
     text = str(exc).lower()
     if path.is_dir():
         return f"{path} is a directory, not a database; move it away and start again"

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from ...models import ExecuteRequest, Execution
 from ..core.clock import from_micros, iso, to_micros
-from ..core.errors import ApiError, not_found, validation
+from ..core.errors import not_found, validation
 from ..core.http import (
     ctx_of,
     json_response,
@@ -21,11 +21,12 @@ from ..core.http import (
     parse_body,
     parse_iso,
     principal_of,
+    shutting_down,
     unless_client_leaves,
 )
 from ..core.idempotency import Idempotency
 from ..core.jsonfast import dumps
-from ..core.openapi import errors
+from ..core.openapi import body_schema, errors
 from .service import sse
 from .sse import EventStreamResponse
 from .store import ExecutionFilter
@@ -51,12 +52,7 @@ ENDPOINT = "POST /v2/execute"
                                               "error object"}}}}}},
         **errors(403, 404, 409),
     },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": ExecuteRequest.model_json_schema()}},
-        }
-    },
+    openapi_extra=body_schema(ExecuteRequest),
 )
 async def execute(request: Request) -> Any:
     ctx = ctx_of(request)
@@ -100,9 +96,7 @@ async def execute(request: Request) -> Any:
                     release()
                 yield event
 
-        stopped = ApiError("service_unavailable", "SERVER_SHUTTING_DOWN",
-                           "The server is shutting down; the execution was cancelled. Retry "
-                           "in a moment", details={"execution_id": prepared.execution_id})
+        stopped = shutting_down(execution_id=prepared.execution_id)
         return EventStreamResponse(
             events(), on_close=release, ping_interval=ctx.config.ping_interval,
             stopping=ctx.stopping,
@@ -112,7 +106,8 @@ async def execute(request: Request) -> Any:
     try:
         # A client that goes away stops the model call, as a stream's does; the execution
         # is stored cancelled and its slot is free at once.
-        outcome = await unless_client_leaves(request, ctx.executions.run(prepared))
+        outcome = await unless_client_leaves(request, ctx.executions.run(prepared),
+                                             ctx.stopping)
     finally:
         release()
     if outcome.error is not None:

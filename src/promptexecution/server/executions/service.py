@@ -57,6 +57,20 @@ def check_source(template_id: str | None, prompt: str | None) -> None:
         )
 
 
+def _check_text(prompt: str) -> None:
+    """A prompt must be text a model can be sent: JSON's `\ud800` escapes (in a raw prompt,
+    a variable or a template's output) can make an unpaired surrogate, which is not."""
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise validation(
+            "INVALID_TEXT",
+            f"The prompt contains an unpaired surrogate (U+{ord(prompt[exc.start]):04X}) at "
+            f"character {exc.start}, which is not text; send UTF-8 text",
+            position=exc.start,
+        ) from None
+
+
 def provider_api_error(exc: ProviderError, execution_id: str) -> ApiError:
     type_, code, status, retry_eligible = _PROVIDER_ERRORS[exc.kind]
     details = {**exc.details, "execution_id": execution_id, "retry_eligible": retry_eligible}
@@ -176,6 +190,7 @@ class ExecutionService:
                 rendered = request.prompt  # no variables: the prompt is sent exactly as written
             variables_used = provided or None
 
+        _check_text(rendered)
         settings = self._settings(template, request.model_settings)
         model = self.model_for(settings.get("model"), plan)
         simulate = settings.get("simulate")

@@ -2,10 +2,11 @@
 each at a time, shared fairly between accounts.
 
 Jobs wait in one queue per account, and free workers take them round-robin across accounts,
-so an account that floods the renderer with slow templates delays its own renders, and
-another account's render waits at most for one worker to come free. A render that runs past
-its time limit gets its worker killed (and replaced); one that waits past the queue limit
-for a worker is answered 503, so nothing waits forever.
+so an account that floods the renderer with slow templates delays mostly its own renders:
+another account's render waits only for the first workers to come free. A render that runs
+past its time limit gets its worker killed (and replaced); one that waits past the queue
+limit for a worker is answered 503, so nothing waits forever. A worker is not trusted: one
+that answers nonsense, or dies, is replaced and its job answered with the process limit.
 """
 
 from __future__ import annotations
@@ -20,15 +21,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.errors import ApiError
-from .frames import HEADER, decode, encode
+from .frames import HEADER, MAX_FRAME_BYTES, decode, error_reply
 from .limits import RenderLimits, limit_error
 
 log = logging.getLogger("promptexecution.server")
 
 WORKER_MODULE = "promptexecution.server.templates.worker"
 SPAWN_TIMEOUT = 20.0
+SPAWN_BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0)  # seconds before another try, after failures
 # What a worker's environment keeps of the server's: enough to find Python and the package,
-# never the server's secrets (provider keys), which a sandbox escape could otherwise read.
+# not the server's secrets (provider keys). (The worker runs as the server's user, so the
+# sandbox, not this, is what keeps a template from the rest.)
 _ENV_KEPT = ("PATH", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "LANG", "LC_ALL", "TMPDIR")
 
 
@@ -47,9 +50,11 @@ class _Worker:
         try:
             header = await self.stdout.readexactly(HEADER.size)
             (size,) = HEADER.unpack(header)
+            if size > MAX_FRAME_BYTES:
+                raise _WorkerGone(f"a {size:,}-byte answer")
             return decode(await self.stdout.readexactly(size))
-        except (asyncio.IncompleteReadError, ConnectionError) as exc:
-            raise _WorkerGone from exc
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
+            raise _WorkerGone(str(exc)) from exc
 
     async def ask(self, payload: bytes) -> dict[str, Any]:
         try:
@@ -86,8 +91,10 @@ class PoolStats:
 
 
 class RenderPool:
-    def __init__(self, limits: RenderLimits) -> None:
+    def __init__(self, limits: RenderLimits, command: list[str] | None = None) -> None:
+        """`command` starts a worker (the limits are appended as its arguments)."""
         self.limits = limits
+        self.command = command or [sys.executable, "-m", WORKER_MODULE]
         self.stats = PoolStats()
         self._queues: dict[str, deque[_Job]] = {}  # insertion order is the round-robin
         self._idle: list[_Worker] = []
@@ -96,16 +103,17 @@ class RenderPool:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
         self._spawn_failures = 0
+        self._retry_spawn: asyncio.TimerHandle | None = None
 
     # -------------------------------------------------------------- public
 
-    async def call(self, account: str, message: dict[str, Any]) -> dict[str, Any]:
-        """Sends one job and returns the worker's answer (`{"ok": ...}` or `{"error": ...}`)."""
+    async def call(self, account: str, payload: bytes, stage: str) -> dict[str, Any]:
+        """Sends one encoded job (frames.encode) and returns the worker's answer
+        (`{"ok": ...}` or `{"error": ...}`); `stage` (compile or render) names it in errors."""
         if self._closed:
             raise _unavailable("the server is shutting down")
         loop = asyncio.get_running_loop()
-        stage = "compile" if message["op"] == "analyze" else "render"
-        job = _Job(account, encode(message), loop.create_future(), stage)
+        job = _Job(account, payload, loop.create_future(), stage)
         job.expiry = loop.call_later(self.limits.queue_timeout, self._expire, job)
         self._queues.setdefault(account, deque()).append(job)
         self._dispatch()
@@ -126,6 +134,8 @@ class RenderPool:
                 if not job.future.done():
                     job.future.set_exception(_unavailable("the server is shutting down"))
         self._queues.clear()
+        if self._retry_spawn is not None:
+            self._retry_spawn.cancel()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -158,11 +168,22 @@ class RenderPool:
 
     def _top_up(self) -> None:
         missing = self.limits.workers - len(self._workers) - self._spawning
-        if self._closed or missing <= 0:
+        if self._closed or missing <= 0 or self._retry_spawn is not None:
             return
-        if self._spawn_failures >= 3 and self._queues:
-            return  # a broken installation: don't fork in a loop; _expire answers the jobs
+        if self._spawn_failures:  # start failed: try again later, not in a tight loop
+            delay = SPAWN_BACKOFF[min(self._spawn_failures, len(SPAWN_BACKOFF)) - 1]
+            self._retry_spawn = asyncio.get_running_loop().call_later(delay, self._retry)
+            return
         for _ in range(missing):
+            self._spawning += 1
+            self._start(self._spawn())
+
+    def _retry(self) -> None:
+        self._retry_spawn = None
+        if self._closed:
+            return
+        missing = self.limits.workers - len(self._workers) - self._spawning
+        for _ in range(max(missing, 0)):
             self._spawning += 1
             self._start(self._spawn())
 
@@ -199,15 +220,22 @@ class RenderPool:
                 self.stats.retired += 1
         except TimeoutError:
             self.stats.killed += 1
-            reply = _reply(limit_error("time", job.stage, seconds=self.limits.timeout))
-        except _WorkerGone:
+            reply = error_reply(limit_error("time", job.stage, seconds=self.limits.timeout))
+        except _WorkerGone as exc:
+            worker.kill()
             code = await _exit_code(worker)
-            log.warning("a render worker stopped (exit code %s) during a render", code)
-            reply = _reply(limit_error("process", job.stage, exit_code=code))
+            log.warning("a render worker stopped (exit code %s, %s) during a render", code,
+                        exc or "its output ended")
+            reply = error_reply(limit_error("process", job.stage, exit_code=code))
         except asyncio.CancelledError:
             worker.kill()
             self._workers.discard(worker)
+            if not job.future.done():
+                job.future.set_exception(_unavailable("the server is shutting down"))
             raise
+        except Exception:  # whatever went wrong, the job gets an answer and the worker goes
+            log.exception("a render worker failed unexpectedly; replacing it")
+            reply = error_reply(limit_error("process", job.stage))
         if keep:
             self._idle.append(worker)
         else:
@@ -222,8 +250,7 @@ class RenderPool:
         try:
             env = {k: os.environ[k] for k in _ENV_KEPT if k in os.environ}
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", WORKER_MODULE, str(self.limits.memory_mib),
-                str(self.limits.timeout),
+                *self.command, str(self.limits.memory_mib), str(self.limits.timeout),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 env=env, cwd="/",
             )
@@ -235,14 +262,16 @@ class RenderPool:
                 await process.wait()
                 raise
         except asyncio.CancelledError:
+            self._spawning -= 1
             raise
         except Exception:
-            self._spawn_failures += 1
-            log.exception("could not start a render worker (%s -m %s)", sys.executable,
-                          WORKER_MODULE)
-            return
-        finally:
             self._spawning -= 1
+            self._spawn_failures += 1
+            log.exception("could not start a render worker (%s); trying again soon",
+                          " ".join(self.command))
+            self._top_up()
+            return
+        self._spawning -= 1
         self._spawn_failures = 0
         self.stats.spawned += 1
         if self._closed:
@@ -260,11 +289,6 @@ async def _exit_code(worker: _Worker) -> int | None:
     except TimeoutError:
         worker.kill()
         return None
-
-
-def _reply(error: ApiError) -> dict[str, Any]:
-    return {"error": {"type": error.type, "code": error.code, "message": error.message,
-                      "details": error.details}}
 
 
 def _unavailable(why: str) -> ApiError:

@@ -1,36 +1,24 @@
-"""Rendering a template, as the server does it: typed variables, the spec's single-brace
-`{name}` placeholders, a fast in-process path for plain substitution, and the render workers
-(templates/pool.py) for everything else.
+"""Rendering a template, as the server does it: typed variables, then a fast in-process path
+for plain substitution, and the render workers (templates/pool.py) for everything else.
 
-The server never parses an untrusted template with Jinja itself. A template that only
-substitutes names (`Hi {{ name }}!`, most prompts) is recognised by a regular expression and
-filled by joining strings, which is an order of magnitude cheaper than a render; anything
-else is compiled and rendered in a worker process, under its time and memory limits.
+The server never parses an untrusted template with Jinja itself. A template of up to 64 K
+characters that only substitutes names (`Hi {{ name }}!`, most prompts) is recognised by a
+regular expression and filled by joining strings (templates/placeholders.py), an order of
+magnitude cheaper than a render; anything else is compiled and rendered in a worker process,
+under its time and memory limits.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from ..core.errors import ApiError, validation
 from .frames import encode
-from .limits import MAX_OUTPUT_CHARS, too_large
+from .placeholders import Parts, fill, plain_parts, with_single_braces
 from .pool import RenderPool
-
-_SINGLE_BRACE = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
-_PLAIN_NAME = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-# Where Jinja would see more than text (a block, a comment or a richer expression).
-_JINJA_OPENERS = ("{{", "{%", "{#")
-# Names Jinja reads as literals or operators, not as variables.
-_JINJA_WORDS = frozenset(
-    "true false none True False None and or not in is if else for recursive".split()
-)
-_NEWLINES = re.compile(r"\r\n|\r")
 
 _TYPE_CHECKS: dict[str, Any] = {
     "string": lambda v: isinstance(v, str),
@@ -50,9 +38,6 @@ _EMPTY_BY_TYPE: dict[str, Any] = {
     "object": {},
 }
 
-Parts = tuple[tuple[bool, str], ...]
-
-
 def json_type_name(value: Any) -> str:
     if value is None:
         return "null"
@@ -69,34 +54,6 @@ def json_type_name(value: Any) -> str:
     if isinstance(value, dict):
         return "object"
     return type(value).__name__
-
-
-def plain_parts(source: str) -> Parts | None:
-    """`Hi {{ name }}!` as (is_name, text) parts, exactly as Jinja would read it (text with
-    its newlines normalised, as Jinja's lexer does), or None when Jinja would see more."""
-    pieces = _PLAIN_NAME.split(source)
-    parts: list[tuple[bool, str]] = []
-    for index, piece in enumerate(pieces):
-        if index % 2:
-            # `{{{ x }}`: Jinja opens at the first `{{`, which is not this one.
-            if piece in _JINJA_WORDS or pieces[index - 1].endswith("{"):
-                return None
-            parts.append((True, piece))
-        elif piece:
-            if any(opener in piece for opener in _JINJA_OPENERS):
-                return None
-            parts.append((False, _NEWLINES.sub("\n", piece)))
-    return tuple(parts)
-
-
-def with_single_braces(source: str, provided: Iterable[str]) -> str:
-    """The spec writes `{content}`: fill it like `{{content}}` when `content` was provided."""
-    names = set(provided)
-    if "{" not in source or not names:
-        return source
-    return _SINGLE_BRACE.sub(
-        lambda m: "{{ " + m.group(1) + " }}" if m.group(1) in names else m.group(0), source
-    )
 
 
 def resolve_variables(
@@ -144,26 +101,40 @@ def resolve_variables(
 
 
 class _Bounded(OrderedDict[Any, Any]):
-    """An LRU mapping bounded in entries."""
+    """An LRU mapping bounded in entries and in the characters of its keys and values."""
 
-    def __init__(self, entries: int) -> None:
+    def __init__(self, entries: int, chars: int = 1 << 62) -> None:
         super().__init__()
         self.entries = entries
+        self.chars = chars
+        self._sizes: dict[Any, int] = {}
+        self._total = 0
 
-    def remember(self, key: Any, value: Any) -> None:
+    def remember(self, key: Any, value: Any, size: int = 0) -> None:
+        if key in self:
+            self._total -= self._sizes.pop(key)
         self[key] = value
         self.move_to_end(key)
-        while len(self) > self.entries:
-            self.popitem(last=False)
+        self._sizes[key] = size
+        self._total += size
+        while len(self) > self.entries or self._total > self.chars:
+            old, _ = self.popitem(last=False)
+            self._total -= self._sizes.pop(old)
+
+
+_JINJA = object()  # in the parts cache: Jinja's to render, not plain
 
 
 class Renderer:
     """What the server calls: `referenced`, `check` and `render`, each answered in process
     for plain templates and by a worker for the rest."""
 
-    # Sources longer than this are analysed again rather than kept (they are rare, and the
-    # cache must not hold gigabytes of prompt text).
-    CACHED_SOURCE_CHARS = 65_536
+    # Only sources up to this size are read in process (the regular expressions over a
+    # megabyte of placeholders take longer than the event loop may be held); longer ones go
+    # to a worker whole.
+    IN_PROCESS_CHARS = 65_536
+    # The caches of what sources are (keys and values counted), ~30 MiB at most.
+    CACHE_CHARS = 8_000_000
     # A render that ran out of time or memory is answered from memory for the same input a
     # while: a template that never finishes costs a worker one time limit, not one per
     # request. (A worker that died is not remembered: that may not be the input's doing.)
@@ -172,63 +143,64 @@ class Renderer:
 
     def __init__(self, pool: RenderPool) -> None:
         self.pool = pool
-        self._analysis: _Bounded = _Bounded(4096)  # source -> Parts | frozenset[str]
-        self._failures: _Bounded = _Bounded(1024)  # digest -> (expires, error reply)
+        self._parts = _Bounded(4096, self.CACHE_CHARS)  # source -> Parts | _JINJA
+        self._names = _Bounded(4096, self.CACHE_CHARS)  # source -> frozenset (Jinja's)
+        self._failures = _Bounded(1024)  # digest -> (expires, error reply)
 
     async def referenced(self, source: str, account: str) -> frozenset[str]:
         """The root names `source` reads (`{{a.b}}` gives `a`); a 400 if it cannot compile."""
-        analysis = await self._analyze(source, account)
-        if isinstance(analysis, frozenset):
-            return analysis
-        return frozenset(text for is_name, text in analysis if is_name)
+        parts = self._plain(source)
+        if parts is not None:
+            return frozenset(text for is_name, text in parts if is_name)
+        names: frozenset[str] | None = self._names.get(source)
+        if names is None:
+            reply = await self._ask(account, {"op": "analyze", "source": source}, "compile")
+            names = frozenset(reply["ok"])
+            if len(source) <= self.IN_PROCESS_CHARS:
+                self._names.remember(source, names, len(source))
+        return names
 
     async def check(self, source: str, account: str) -> None:
         """Raises a 400 `template_error` when `source` cannot compile (templates are checked
         when saved, so one that can never render is never stored)."""
-        await self._analyze(source, account)
+        await self.referenced(source, account)
 
     async def render(self, source: str, variables: dict[str, Any], account: str) -> str:
         """Renders a template whose variables `resolve_variables` has already checked."""
-        source = with_single_braces(source, variables)
-        analysis = await self._analyze(source, account)
-        if not isinstance(analysis, frozenset):
-            joined = "".join(str(variables[text]) if is_name else text
-                             for is_name, text in analysis)
-            if len(joined) > MAX_OUTPUT_CHARS:
-                raise too_large()
-            return joined
-        message = {"op": "render", "source": source, "variables": variables}
-        digest = hashlib.sha256(encode(message)).digest()
-        self._raise_known_failure(digest)
-        reply = await self.pool.call(account, message)
-        if "error" in reply:
-            self._raise(reply, digest)
+        if len(source) <= self.IN_PROCESS_CHARS:
+            parts = self._plain(with_single_braces(source, variables))
+            if parts is not None:
+                return fill(parts, variables)
+        # The worker fills the single braces itself: the source goes as it is.
+        reply = await self._ask(account, {"op": "render", "source": source,
+                                          "variables": variables}, "render")
         text: str = reply["ok"]
         return text
 
-    async def _analyze(self, source: str, account: str) -> Parts | frozenset[str]:
-        found: Parts | frozenset[str] | None = self._analysis.get(source)
-        if found is not None:
-            return found
-        found = plain_parts(source)
+    def _plain(self, source: str) -> Parts | None:
+        if len(source) > self.IN_PROCESS_CHARS:
+            return None
+        found = self._parts.get(source)
         if found is None:
-            digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).digest()
-            self._raise_known_failure(digest)
-            reply = await self.pool.call(account, {"op": "analyze", "source": source})
-            if "error" in reply:
-                self._raise(reply, digest)
-            found = frozenset(reply["ok"])
-        if len(source) <= self.CACHED_SOURCE_CHARS:
-            self._analysis.remember(source, found)
-        return found
+            parts = plain_parts(source)
+            found = _JINJA if parts is None else parts
+            size = len(source) * (1 if parts is None else 2)
+            self._parts.remember(source, found, size)
+        return None if found is _JINJA else cast(Parts, found)
 
-    def _raise_known_failure(self, digest: bytes) -> None:
+    async def _ask(self, account: str, message: dict[str, Any], stage: str) -> dict[str, Any]:
+        payload = encode(message)
+        digest = hashlib.sha256(payload).digest()
         known = self._failures.get(digest)
         if known is not None:
             expires, reply = known
             if time.monotonic() < expires:
                 self._raise(reply, digest)
             del self._failures[digest]
+        reply = await self.pool.call(account, payload, stage)
+        if "error" in reply:
+            self._raise(reply, digest)
+        return reply
 
     def _raise(self, reply: dict[str, Any], digest: bytes) -> None:
         e = reply["error"]

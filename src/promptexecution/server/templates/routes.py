@@ -20,7 +20,7 @@ from ..core.http import (
 )
 from ..core.idempotency import Idempotency
 from ..core.jsonfast import dumps
-from ..core.openapi import errors
+from ..core.openapi import body_schema, errors
 from .rendering import json_type_name
 from .store import TemplateRecord
 
@@ -37,15 +37,6 @@ _TYPE_OK = {
     "array": (list,),
     "object": (dict,),
 }
-
-
-def _body_schema(model: Any) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": model.model_json_schema()}},
-        }
-    }
 
 
 def template_json(record: TemplateRecord, base: str) -> dict[str, Any]:
@@ -130,7 +121,7 @@ def _find(ctx: ServerContext, account_id: str, template_id: str) -> TemplateReco
     summary="Create a template",
     status_code=201,
     responses=errors(403, 409),
-    openapi_extra=_body_schema(TemplateCreate),
+    openapi_extra=body_schema(TemplateCreate),
 )
 async def create_template(request: Request) -> Response:
     ctx = ctx_of(request)
@@ -215,7 +206,7 @@ async def get_template(request: Request, template_id: str) -> Response:
     tags=["templates"],
     summary="Store a new version of a template",
     responses=errors(403, 409),
-    openapi_extra=_body_schema(TemplateUpdate),
+    openapi_extra=body_schema(TemplateUpdate),
 )
 async def update_template(request: Request, template_id: str) -> Response:
     ctx = ctx_of(request)

@@ -216,7 +216,7 @@ def render(source: str, variables: dict[str, Any]) -> str:
     try:
         out: list[str] = []
         size = 0
-        for chunk in template.generate(**variables):
+        for chunk in template.generate(variables):  # a dict: a variable may be `self`
             size += len(chunk)
             if size > MAX_OUTPUT_CHARS:
                 raise too_large()

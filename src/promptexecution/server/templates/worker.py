@@ -19,8 +19,9 @@ from typing import Any, BinaryIO
 
 from ..core.errors import ApiError
 from . import sandbox
-from .frames import HEADER, decode, encode
+from .frames import HEADER, decode, encode, error_reply
 from .limits import limit_error
+from .placeholders import with_single_braces
 
 
 def read_message(stream: BinaryIO) -> dict[str, Any] | None:
@@ -34,25 +35,18 @@ def read_message(stream: BinaryIO) -> dict[str, Any] | None:
     return decode(data)
 
 
-def _error_reply(error: ApiError) -> dict[str, Any]:
-    return {"error": {"type": error.type, "code": error.code, "message": error.message,
-                      "details": error.details}}
-
-
-def _vm_bytes() -> int:
+def _memory() -> tuple[int, int]:
+    """(address space, resident set) of this process, in bytes."""
     with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[0]) * resource.getpagesize()
-
-
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * resource.getpagesize()
+        size, resident = statm.read().split()[:2]
+    page = resource.getpagesize()
+    return int(size) * page, int(resident) * page
 
 
 def _limit(memory_mib: int) -> None:
     """Caps this process: address space (start-up size + memory_mib), no files written, no
     core dumps, and a lower CPU priority than the server."""
-    limit = _vm_bytes() + memory_mib * 1024 * 1024
+    limit = _memory()[0] + memory_mib * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -74,18 +68,20 @@ def handle(message: dict[str, Any], memory_mib: int) -> dict[str, Any]:
     try:
         if message["op"] == "analyze":
             return {"ok": sandbox.analyze(message["source"])}
-        return {"ok": sandbox.render(message["source"], message["variables"])}
+        variables = message["variables"]
+        source = with_single_braces(message["source"], variables)
+        return {"ok": sandbox.render(source, variables)}
     except ApiError as error:
         if error.code == "TEMPLATE_RENDER_LIMIT" and (error.details or {}).get("limit") == "memory":
             error.details = {**(error.details or {}), "memory_mib": memory_mib}
-        return _error_reply(error)
+        return error_reply(error)
 
 
 def main(argv: list[str]) -> int:
     memory_mib, timeout = int(argv[0]), float(argv[1])
     source, sink = sys.stdin.buffer, sys.stdout.buffer
     _limit(memory_mib)
-    baseline = _rss_bytes()
+    baseline = _memory()[1]
     sink.write(encode({"ready": os.getpid()}))
     sink.flush()
     while True:
@@ -96,9 +92,9 @@ def main(argv: list[str]) -> int:
         try:
             reply = handle(message, memory_mib)
         except MemoryError:  # in the bookkeeping around a render
-            reply = _error_reply(limit_error("memory", memory_mib=memory_mib))
+            reply = error_reply(limit_error("memory", memory_mib=memory_mib))
         # Memory a render left fragmented is given back by starting afresh.
-        if _rss_bytes() - baseline > memory_mib * 1024 * 1024 // 2:
+        if _memory()[1] - baseline > memory_mib * 1024 * 1024 // 2:
             reply["retire"] = True
         try:
             sink.write(encode(reply))

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("promptexecution.server")
 
 MAX_IN_FLIGHT = 32
-TIMEOUT = 10.0
+TIMEOUT = 10.0  # for a whole attempt: connecting, sending, and the answer's status line
 
 
 def _now_us() -> int:
@@ -46,6 +46,8 @@ class WebhookSender:
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._in_flight: dict[str, asyncio.Task[None]] = {}
+        # Deliveries whose attempt could not be recorded (a full disk): not before then.
+        self._not_before: dict[str, float] = {}
 
     def start(self) -> None:
         self._loop_task = asyncio.get_running_loop().create_task(self._run(), name="webhooks")
@@ -75,16 +77,23 @@ class WebhookSender:
         while True:
             self._wake.clear()
             wait = 1.0
+            started = False
             try:
                 room = MAX_IN_FLIGHT - len(self._in_flight)
                 if room > 0:
+                    now = time.monotonic()
                     for entry in store.due(_now_us(), room + len(self._in_flight)):
-                        if entry.webhook_id not in self._in_flight and room > 0:
+                        if entry.webhook_id in self._in_flight or room <= 0:
+                            continue
+                        if self._not_before.get(entry.webhook_id, 0.0) <= now:
                             room -= 1
+                            started = True
                             self._start(entry)
                 next_us = store.next_due_us()
                 if next_us is not None:
                     wait = min(wait, max(0.0, (next_us - _now_us()) / 1e6))
+                if wait == 0 and not started:
+                    wait = 1.0  # what is due is in flight (its end wakes us) or held back
             except Exception:  # the outbox must outlive one bad read (a locked database)
                 log.exception("webhook outbox: could not read due deliveries; retrying")
             with contextlib.suppress(TimeoutError):
@@ -119,17 +128,22 @@ class WebhookSender:
             error = f"not delivered: {exc}"
         except TargetRefused as exc:
             error, final = f"refused: {exc}", True  # no retry makes a refused target right
-        except httpx.HTTPError as exc:
+        except TimeoutError:
+            error = f"no answer within {TIMEOUT:g} s"
+        except Exception as exc:  # httpx's errors, and whatever else: a failed attempt
             error = f"{type(exc).__name__}: {exc}"[:300]
         took = (time.perf_counter() - started) * 1000
+        delay = self.backoff[min(attempt, len(self.backoff)) - 1] if self.backoff else 60.0
         try:
             store.add_attempt(entry, attempt, status, error, took)
             if error is None or final or attempt > len(self.backoff):
                 store.remove(entry.webhook_id)
             else:
-                next_us = _now_us() + int(self.backoff[attempt - 1] * 1_000_000)
-                store.reschedule(entry.webhook_id, attempt, next_us)
+                store.reschedule(entry.webhook_id, attempt, _now_us() + int(delay * 1e6))
+            self._not_before.pop(entry.webhook_id, None)
         except Exception:
+            # Not even that could be stored: try again later, not at once and forever.
+            self._not_before[entry.webhook_id] = time.monotonic() + max(delay, 1.0)
             log.exception("webhook %s: could not record attempt %d", entry.webhook_id, attempt)
             return
         if error is not None:
@@ -152,13 +166,15 @@ class WebhookSender:
         }
         extensions = {"sni_hostname": target.host} if target.url.scheme == "https" else {}
         last: httpx.HTTPError | None = None
-        for address in target.addresses:  # connect only where the check said we may
-            try:
-                response = await self._client().post(
-                    target.url_for(address), content=entry.body, headers=headers,
-                    extensions=extensions)
-                return response.status_code
-            except httpx.ConnectError as exc:
-                last = exc
+        async with asyncio.timeout(TIMEOUT):
+            for address in target.addresses:  # connect only where the check said we may
+                try:
+                    # The status is the answer; the body is never read (it could be endless).
+                    async with self._client().stream(
+                            "POST", target.url_for(address), content=entry.body,
+                            headers=headers, extensions=extensions) as response:
+                        return response.status_code
+                except httpx.ConnectError as exc:
+                    last = exc
         assert last is not None
         raise last

@@ -22,8 +22,14 @@ from urllib.parse import SplitResult, urlsplit
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # the well-known prefix: IPv4 in the last 32 bits
 _SHARED = ipaddress.ip_network("100.64.0.0/10")
+# Special-purpose ranges (IANA's registries) that this Python's `is_global` may not know:
+# ones registered since, ones deprecated (site-local, the 6to4 relay anycast), and local-use
+# NAT64, whose prefix length is the operator's, so the IPv4 address inside cannot be told.
+_ALSO_SPECIAL = tuple(ipaddress.ip_network(n) for n in (
+    "192.0.0.0/24", "192.88.99.0/24", "fec0::/10", "64:ff9b:1::/48", "3fff::/20", "5f00::/16",
+))
 RESOLVE_TIMEOUT = 5.0
 
 
@@ -66,7 +72,7 @@ def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
         return address.ipv4_mapped
     if address.sixtofour is not None:
         return address.sixtofour
-    if any(address in net for net in _NAT64):
+    if address in _NAT64:
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return None
 
@@ -83,6 +89,8 @@ def _special(address: IPAddress) -> str | None:
         return "the unspecified address"
     if address.version == 4 and address in _SHARED:
         return "a shared (carrier-grade NAT) address"
+    if any(address in net for net in _ALSO_SPECIAL if net.version == address.version):
+        return "a special-purpose address"
     if address.is_reserved:
         return "a reserved address"
     if address.is_private:
@@ -108,7 +116,10 @@ class TargetPolicy:
                 hosts.add(entry.lower().rstrip("."))
         return cls(is_loopback_host(bind_host), tuple(networks), frozenset(hosts))
 
-    def parse(self, url: str) -> SplitResult:
+    def parse(self, url: str) -> tuple[SplitResult, str]:
+        """The URL's parts and its host in ASCII (IDNA), or TargetRefused."""
+        if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
+            raise TargetRefused("it contains spaces or control characters")
         try:
             parts = urlsplit(url)
             port = parts.port
@@ -116,12 +127,16 @@ class TargetPolicy:
             raise TargetRefused(f"it is not a valid URL ({exc})") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise TargetRefused("it is not an http(s) URL with a host")
+        try:
+            host = parts.hostname.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise TargetRefused(f"{parts.hostname} is not a valid host name") from None
         if port == 0:
             raise TargetRefused("port 0 is not a port one can deliver to")
         if parts.username is not None or parts.password is not None:
             raise TargetRefused("credentials in the URL would be sent in the clear to logs; "
                                 "put a secret in the path or verify the signature instead")
-        return parts
+        return parts, host
 
     def refusal(self, host: str, address: IPAddress) -> str | None:
         if host.lower().rstrip(".") in self.allowed_hosts:
@@ -134,7 +149,8 @@ class TargetPolicy:
         if why is None or (judged.is_loopback and self.loopback_server):
             return None
         shown = f"{address} (that is {judged})" if judged != address else str(address)
-        return f"{host} is {why}, {shown}; add it to webhook_allow in server.toml to deliver there"
+        what = host if host.strip("[]") == str(address) else f"{host} ({shown})"
+        return f"{what} is {why}; add it to webhook_allow in server.toml to deliver there"
 
     async def check_at_submit(self, url: str) -> None:
         """Refuses a URL that is malformed or names a refused address; a host that does not
@@ -146,9 +162,7 @@ class TargetPolicy:
 
     async def check(self, url: str) -> Target:
         """Resolves the URL's host and checks every address; raises TargetRefused."""
-        parts = self.parse(url)
-        host = parts.hostname
-        assert host is not None
+        parts, host = self.parse(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
         addresses = await resolve(host, port)
         for address in addresses:
