@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,18 +24,26 @@ from tests.server.processes import pe, start_server
 SLOW = {"prompt": "Hello", "model_config": {"simulate": {"latency_ms": 3000}}}
 
 
+@pytest.fixture
+def still_server(tmp_path: Path) -> Iterator[ServerHandle]:
+    """A server whose clock stands still, so no hour or minute window turns over mid-test."""
+    with running_server(tmp_path, clock=FixedClock(datetime(2024, 1, 15, 9, 15, tzinfo=UTC))
+                        ) as srv:
+        yield srv
+
+
 def _usage(c: httpx.Client) -> tuple[int, int, int]:
     limits = c.get("/rate-limits").json()
     return limits["hourly"]["used"], limits["burst"]["used"], limits["concurrent"]["active"]
 
 
-def test_requests_refused_for_concurrency_use_no_quota(fresh_server: ServerHandle) -> None:
-    key = fresh_server.make_key("basic")
+def test_requests_refused_for_concurrency_use_no_quota(still_server: ServerHandle) -> None:
+    key = still_server.make_key("basic")
     statuses: list[int] = []
     lock = threading.Lock()
 
     def one() -> None:
-        with fresh_server.client(key) as c:
+        with still_server.client(key) as c:
             status = c.post("/execute", json=SLOW).status_code
         with lock:
             statuses.append(status)
@@ -46,7 +55,7 @@ def test_requests_refused_for_concurrency_use_no_quota(fresh_server: ServerHandl
         t.join()
     ran = statuses.count(200)
     assert ran >= 5 and statuses.count(429) == 50 - ran >= 40, statuses
-    with fresh_server.client(key) as c:
+    with still_server.client(key) as c:
         assert _usage(c) == (ran, ran, 0)  # only the executions that ran used quota
         after = c.post("/execute", json={"prompt": "x"})
         assert after.status_code == 200
@@ -54,14 +63,14 @@ def test_requests_refused_for_concurrency_use_no_quota(fresh_server: ServerHandl
         assert after.headers["x-ratelimit-remaining"] == str(1000 - ran - 1)
 
 
-def test_the_sdks_retries_use_no_quota(fresh_server: ServerHandle) -> None:
-    key = fresh_server.make_key("basic")
+def test_the_sdks_retries_use_no_quota(still_server: ServerHandle) -> None:
+    key = still_server.make_key("basic")
     results: list[str] = []
     lock = threading.Lock()
     body = {"model_config": {"simulate": {"latency_ms": 300}}}
 
     def one(n: int) -> None:
-        with PromptExecutionClient(api_key=key, base_url=fresh_server.base_url,
+        with PromptExecutionClient(api_key=key, base_url=still_server.base_url,
                                    max_retries=30) as client:
             result = client.execute(prompt=f"Hello {n}", **body)
         with lock:
@@ -73,13 +82,13 @@ def test_the_sdks_retries_use_no_quota(fresh_server: ServerHandle) -> None:
     for t in threads:
         t.join()
     assert results == ["completed"] * 15
-    with fresh_server.client(key) as c:
+    with still_server.client(key) as c:
         assert _usage(c)[:2] == (15, 15)
 
 
-def test_an_idempotent_replay_uses_no_quota(fresh_server: ServerHandle) -> None:
-    key = fresh_server.make_key("basic")
-    with fresh_server.client(key) as c:
+def test_an_idempotent_replay_uses_no_quota(still_server: ServerHandle) -> None:
+    key = still_server.make_key("basic")
+    with still_server.client(key) as c:
         headers = {"Idempotency-Key": str(uuid.uuid4())}
         first = c.post("/execute", json={"prompt": "once"}, headers=headers)
         again = c.post("/execute", json={"prompt": "once"}, headers=headers)

@@ -144,7 +144,7 @@ def create_app(
         sender.start()
         ctx.renderer.pool.warm_up()
         yield
-        ctx.stopping.set()
+        ctx.stopping.begin()
         await runner.stop()
         await sender.aclose()
         await ctx.renderer.pool.close()

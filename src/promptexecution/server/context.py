@@ -16,6 +16,7 @@ from .core.accounts import AccountStore
 from .core.auth import Authenticator
 from .core.clock import Clock, IdSource, iso
 from .core.config import ServerConfig
+from .core.http import Stopping
 from .core.idempotency import IdempotencyStore
 from .core.plans import PlanLimits
 from .core.ratelimit import RateLimiter
@@ -52,8 +53,8 @@ class ServerContext:
     executions: ExecutionService
     # Idempotency keys whose first request is still running: a duplicate gets a 409.
     inflight_keys: set[tuple[str, str, str]] = field(default_factory=set)
-    # Set when the server begins to shut down: open streams end at once.
-    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    # Begun when the server shuts down: open streams and plain executes end at once.
+    stopping: Stopping = field(default_factory=Stopping)
     loop: asyncio.AbstractEventLoop | None = None
 
     def timestamp(self) -> str:
@@ -62,4 +63,4 @@ class ServerContext:
     def stop_soon(self) -> None:
         """Starts the shutdown of open streams; safe from a signal handler or a thread."""
         if self.loop is not None and not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self.stopping.set)
+            self.loop.call_soon_threadsafe(self.stopping.begin)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -54,27 +53,63 @@ async def wait_for_disconnect(receive: Any) -> None:
             return
 
 
-async def unless_client_leaves(request: Request, work: Awaitable[T],
-                               stopping: asyncio.Event) -> T:
-    """Awaits `work`, cancelling it if the client disconnects first (ClientDisconnect, which
-    the middleware logs in one line) or the server begins to stop (a 503 to retry)."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(wait_for_disconnect(request.receive))
-    stopper = asyncio.ensure_future(stopping.wait())
-    try:
-        await asyncio.wait({task, watcher, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiting in (watcher, stopper):
-            waiting.cancel()
-        if not task.done():
+class Stopping:
+    """The server's shutdown, as work under way sees it: streams wait on `event`, and calls
+    in `unless_client_leaves` are cancelled through their callbacks."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.callbacks: set[Callable[[str], None]] = set()
+
+    def begin(self) -> None:
+        self.event.set()
+        for cancel in list(self.callbacks):
+            cancel("stopping")
+
+
+# Work that ends sooner than this is never watched (most executes end within a millisecond,
+# and watching costs a task); a client that leaves is noticed this much later at most.
+WATCH_AFTER = 0.05
+
+
+async def unless_client_leaves(request: Request, work: Awaitable[T], stopping: Stopping) -> T:
+    """Awaits `work` in this task, cancelling it if the client disconnects (then
+    ClientDisconnect, which the middleware logs in one line) or the server begins to stop (a
+    503 to retry)."""
+    task = asyncio.current_task()
+    assert task is not None
+    why: list[str] = []
+    watcher: asyncio.Future[None] | None = None
+
+    def cancel(reason: str) -> None:
+        if not why:
+            why.append(reason)
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    if watcher.done() and not watcher.cancelled():
-        raise ClientDisconnect
-    if not task.done() or task.cancelled():
-        raise shutting_down()
-    return task.result()
+
+    async def watch_receive() -> None:
+        await wait_for_disconnect(request.receive)
+        cancel("disconnect")
+
+    def start_watching() -> None:
+        nonlocal watcher
+        watcher = asyncio.ensure_future(watch_receive())
+
+    timer = asyncio.get_running_loop().call_later(WATCH_AFTER, start_watching)
+    stopping.callbacks.add(cancel)
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if not why:
+            raise
+        task.uncancel()
+        if why[0] == "disconnect":
+            raise ClientDisconnect from None
+        raise shutting_down() from None
+    finally:
+        timer.cancel()
+        stopping.callbacks.discard(cancel)
+        if watcher is not None:
+            watcher.cancel()
 
 
 def shutting_down(**details: Any) -> ApiError:

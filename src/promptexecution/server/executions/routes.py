@@ -99,7 +99,7 @@ async def execute(request: Request) -> Any:
         stopped = shutting_down(execution_id=prepared.execution_id)
         return EventStreamResponse(
             events(), on_close=release, ping_interval=ctx.config.ping_interval,
-            stopping=ctx.stopping,
+            stopping=ctx.stopping.event,
             farewell=lambda: sse("error", stopped.body(request_id, ctx.timestamp())),
         )
 
