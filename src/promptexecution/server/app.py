@@ -142,8 +142,11 @@ def create_app(
         ctx.loop = asyncio.get_running_loop()
         runner.start()
         sender.start()
-        ctx.renderer.pool.warm_up()
+        # The render workers start a moment later, not competing with the server's own
+        # start (a render before then starts them itself).
+        warm = ctx.loop.call_later(1.0, ctx.renderer.pool.warm_up)
         yield
+        warm.cancel()
         ctx.stopping.begin()
         await runner.stop()
         await sender.aclose()
