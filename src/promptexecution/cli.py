@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from . import __version__
+
 PLANS = ("basic", "professional", "enterprise")
 PERMISSIONS = ("execute", "batch", "templates")
 
@@ -29,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="pe", description="Prompt Execution API v2.1: server, keys and console."
     )
     parser.add_argument("--profile", help="console profile to open (default: from the config)")
+    parser.add_argument("--version", action="version", version=f"pe {__version__}")
     sub = parser.add_subparsers(dest="command")
 
     console = sub.add_parser("console", help="open the console (what `pe` alone does)")

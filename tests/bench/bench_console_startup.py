@@ -266,7 +266,10 @@ def _short(cmd: str) -> str:
     return " ".join(words[:2])
 
 
-def pe_argv() -> list[str]:
+def pe_argv(pe: Path | None = None) -> list[str]:
+    """`pe` itself: the given executable (an installed wheel's, say), else this venv's."""
+    if pe is not None:
+        return [str(pe)]
     script = Path(PYTHON).parent / "pe"
     return [str(script)] if script.exists() else [PYTHON, "-m", "promptexecution.cli"]
 
@@ -279,11 +282,11 @@ def terminal_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def launch_pe(env: dict[str, str], cwd: Path, data_dir: Path, expect_started: bool
-              ) -> Launch:
+def launch_pe(env: dict[str, str], cwd: Path, data_dir: Path, expect_started: bool,
+              pe: Path | None = None) -> Launch:
     """One console launch: first frame, connected, the processes it started, ctrl+q."""
     result = Launch()
-    pty = PtyProcess(pe_argv(), env, cwd)
+    pty = PtyProcess(pe_argv(pe), env, cwd)
     try:
         result.first_frame = pty.expect("Playground", 30)
         if math.isnan(result.first_frame):
@@ -469,13 +472,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--posting-venv", type=Path,
                         help="venv for posting (reused if it has bin/posting; default: a new "
                              "one in the temp dir)")
+    parser.add_argument("--pe", type=Path,
+                        help="the pe to launch, such as a venv's bin/pe with the wheel "
+                             "installed (default: this venv's)")
     args = parser.parse_args(argv)
 
     print(f"bench_console_startup: `pe` in a {COLUMNS}x{ROWS} pty, launch -> first frame -> "
           "● connected -> ctrl+q -> exit; warm (server running) and cold (the console starts "
           "it); posting for reference")
     print(f"  machine: {machine_summary()}")
-    print(f"  console: {' '.join(pe_argv())}")
+    print(f"  console: {' '.join(pe_argv(args.pe))}")
     problems: list[str] = []
     results: dict[str, dict[str, float]] = {}
     with temp_data_dir("pe-bench-console-startup-") as tmp:
@@ -489,12 +495,16 @@ def main(argv: list[str] | None = None) -> int:
                                  "PE_CONFIG": str(tmp / "config" / "config.toml"), **xdg})
 
         # warm: a server already running for the data dir
-        with ServerProcess(pe_serve_argv(warm_dir), "pe serve (warm)") as server:
+        serve = pe_serve_argv(warm_dir)
+        if args.pe is not None:  # the same installation serves
+            serve = [str(args.pe), *serve[serve.index("serve"):]]
+        with ServerProcess(serve, "pe serve (warm)") as server:
             url = server.start()
             print(f"  warm: pe serve {url} (pid {server.pid}) started first; the console "
                   "must find it and leave it running")
             warm = series("warm", args.runs,
-                          lambda: launch_pe(env_for(warm_dir), cwd, warm_dir, False), problems)
+                          lambda: launch_pe(env_for(warm_dir), cwd, warm_dir, False, args.pe),
+                          problems)
             if server.proc is None or server.proc.poll() is not None or not answers(url):
                 problems.append("warm: the server started before the consoles is gone: a "
                                 "console stopped a server it had not started")
@@ -504,7 +514,8 @@ def main(argv: list[str] | None = None) -> int:
         print("  cold: nothing running; the console starts `pe serve` and must stop it on "
               "ctrl+q (the warm-up run is the first start on a new data dir)")
         cold = series("cold", args.runs,
-                      lambda: launch_pe(env_for(cold_dir), cwd, cold_dir, True), problems)
+                      lambda: launch_pe(env_for(cold_dir), cwd, cold_dir, True, args.pe),
+                      problems)
         results["warm"], results["cold"] = summary("warm", warm), summary("cold", cold)
         started = sorted({_short(cmd) for x in cold for cmd in x.children.values()})
         left = any("left behind" in p or "still" in p for p in problems)

@@ -3,14 +3,11 @@ a broken file is reported and skipped, never fatal."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import zipfile
 from pathlib import Path
 
 from textual.theme import Theme
 
-from promptexecution.console.themes import DEFAULT_THEME, load_themes, pick
+from promptexecution.console.theming import DEFAULT_THEME, load_themes, pick
 
 GOOD = """name = "mine"
 primary = "#ff0000"
@@ -55,16 +52,7 @@ def test_a_missing_theme_falls_back() -> None:
     assert name == DEFAULT_THEME and problem and "neon" in problem
 
 
-def test_themes_are_installed_with_the_wheel(tmp_path: Path) -> None:
-    repo = Path(__file__).resolve().parents[2]
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
-                    "-q", "-w", str(tmp_path), str(repo)], check=True, capture_output=True)
-    wheel = next(tmp_path.glob("promptexecution-*.whl"))
-    names = zipfile.ZipFile(wheel).namelist()
-    assert "promptexecution/console/themes/pe-light.toml" in names
-
-
 def test_fallback_variables_match_the_default_theme() -> None:
-    from promptexecution.console.themes import DEFAULT_THEME, FALLBACK_VARIABLES, load_themes
+    from promptexecution.console.theming import DEFAULT_THEME, FALLBACK_VARIABLES, load_themes
 
     assert load_themes().themes[DEFAULT_THEME].variables == FALLBACK_VARIABLES

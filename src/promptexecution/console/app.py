@@ -39,7 +39,7 @@ from .screens.playground import PlaygroundScreen
 from .screens.save_template import SaveTemplateScreen
 from .screens.settings import SettingsScreen
 from .session import ApiSession, SessionStatus
-from .themes import FALLBACK_VARIABLES, LoadedThemes, load_themes, pick
+from .theming import FALLBACK_VARIABLES, LoadedThemes, load_themes, pick
 
 if TYPE_CHECKING:
     from ..client import AsyncPromptExecutionClient

@@ -1,4 +1,5 @@
-"""Colour themes: the TOML files shipped in `console/themes/` plus the user's own in
+"""Colour themes: the TOML files shipped in the repository's `themes/` (installed as the
+package `promptexecution.console.themes`) plus the user's own in
 `<config dir>/themes/`. A file that does not parse or validate is reported (the app shows it
 as a notification) and skipped; it never stops the console.
 
@@ -84,7 +85,7 @@ class LoadedThemes:
 
 
 def shipped_theme_files() -> list[Path]:
-    folder = resources.files("promptexecution.console") / "themes"
+    folder = resources.files("promptexecution.console.themes")
     return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
