@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
-from textual.widgets import Input, Static, Switch, TabbedContent, TextArea
+from textual.widgets import Input, OptionList, Static, Switch, TabbedContent, TextArea
 
 from promptexecution.console.app import PeApp
 from promptexecution.console.screens.save_template import SaveTemplateScreen
@@ -369,3 +369,59 @@ async def test_the_output_follows_a_long_stream_to_its_end(console_server: Serve
         view.append("\n\nmore")  # ...and more text does not pull them back down
         await pilot.pause(0.2)
         assert view.scroll_y == 0
+
+
+async def _palette(pilot: Pilot[Any], query: str) -> None:
+    await pilot.press("ctrl+p")
+    await pilot.press(*query)
+    await pilot.pause(0.3)
+    await pilot.press("enter")
+    await pilot.pause(0.3)
+
+
+async def test_the_palette_opens_a_template_the_filter_hides_and_focuses_its_first_variable(
+        console_server: ServerHandle, tmp_path: Path) -> None:
+    """Type `sent` in the filter, then open blog_post_seo_v2 from the palette: it used to
+    crash (OptionDoesNotExist), and left the cursor in the filter."""
+    app = make_app(console_server, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        playground = app.playground
+        assert playground is not None
+        await pilot.press(*"sent")
+        await _palette(pilot, "open template blog_post_seo")
+        assert app.is_running
+        assert playground.selected is not None and playground.selected.name == "blog_post_seo_v2"
+        assert playground.query_one("#template-filter", Input).value == ""
+        options = playground.query_one("#template-list", OptionList)
+        assert options.highlighted is not None
+        assert options.get_option_at_index(options.highlighted).id == (
+            playground.selected.template_id)
+        focused = app.focused
+        assert focused is not None and isinstance(focused.parent, VariableField)
+        assert focused.parent.spec.name == "topic"
+        await pilot.press(*"cats")  # the next keystrokes fill the variable, not the filter
+        assert isinstance(focused, Input) and focused.value == "cats"
+        assert playground.query_one("#template-filter", Input).value == ""
+
+
+async def test_saving_a_template_the_filter_would_hide_selects_it(
+        console_server: ServerHandle, tmp_path: Path) -> None:
+    app = make_app(console_server, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        playground = app.playground
+        assert playground is not None
+        await pilot.press(*"sentiment")
+        playground.query_one("#source-tabs", TabbedContent).active = "source-raw"
+        playground.query_one("#raw-prompt", TextArea).text = "A limerick about {{topic}}."
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SaveTemplateScreen))
+        app.screen.query_one("#name", Input).value = "limerick"
+        await pilot.click("#save")
+        await wait_for(pilot, lambda: playground.selected is not None
+                       and playground.selected.name == "limerick")
+        options = playground.query_one("#template-list", OptionList)
+        assert options.highlighted is not None
+        assert options.get_option_at_index(options.highlighted).id == (
+            playground.selected.template_id)

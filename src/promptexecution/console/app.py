@@ -257,10 +257,12 @@ class PeApp(App[None]):
     def known_templates(self) -> list[Template]:
         return list(self.playground.templates) if self.playground else []
 
-    def open_template(self, template_id: str) -> None:
-        self.switch_mode("playground")
+    async def open_template(self, template_id: str) -> None:
+        """The palette's "Open template": as Enter in the filter, the cursor lands on the
+        template's first variable."""
+        await self.switch_mode("playground")
         if self.playground is not None:
-            self.playground.select_template(template_id)
+            await self.playground.open_template(template_id)
 
     # ------------------------------------------------------------------ themes
 

@@ -23,7 +23,7 @@ from textual.widgets import (
     TabPane,
     TextArea,
 )
-from textual.widgets.option_list import Option
+from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from ...exceptions import APIError
 from ..drafts import Draft, load_draft, save_draft
@@ -181,6 +181,8 @@ class PlaygroundScreen(ModeScreen):
                                           "ctrl+s saves it[/]", disabled=True))
         elif not shown:
             option_list.add_option(Option("[dim]no template matches[/]", disabled=True))
+        if self.selected is not None and _has_option(option_list, self.selected.template_id):
+            option_list.highlighted = option_list.get_option_index(self.selected.template_id)
 
     @on(Input.Changed, "#template-filter")
     def _filter(self) -> None:
@@ -192,11 +194,18 @@ class PlaygroundScreen(ModeScreen):
         option_list = self.query_one("#template-list", OptionList)
         if not option_list.option_count or not option_list.get_option_at_index(0).id:
             return
-        self.select_template(str(option_list.get_option_at_index(0).id))
+        await self.open_template(str(option_list.get_option_at_index(0).id))
+
+    async def open_template(self, key: str) -> bool:
+        """Selects a template and puts the cursor where its input starts: its first
+        variable, else the template list. (Enter in the filter and the palette both.)"""
+        if not self.select_template(key):
+            return False
         if self._form_mounting is not None:
             await self._form_mounting
         editors = self.query(".field-editor")
-        (editors.first() if editors else option_list).focus()
+        (editors.first() if editors else self.query_one("#template-list", OptionList)).focus()
+        return True
 
     @on(OptionList.OptionHighlighted, "#template-list")
     @on(OptionList.OptionSelected, "#template-list")
@@ -214,12 +223,18 @@ class PlaygroundScreen(ModeScreen):
             return True
         self._show_template(found)
         if move_highlight:
-            option_list = self.query_one("#template-list", OptionList)
-            try:
-                option_list.highlighted = option_list.get_option_index(found.template_id)
-            except LookupError:
-                pass  # filtered out of the list: still selected
+            self._highlight(found)
         return True
+
+    def _highlight(self, template: Template) -> None:
+        """Highlights the template in the list; if the filter hides it, the filter goes (the
+        user opened it from elsewhere: the palette, a draft, a save)."""
+        option_list = self.query_one("#template-list", OptionList)
+        if _has_option(option_list, template.template_id):
+            option_list.highlighted = option_list.get_option_index(template.template_id)
+        else:
+            self.query_one("#template-filter", Input).value = ""
+            self._fill_list()  # which highlights the selected template
 
     def _show_template(self, template: Template | None) -> None:
         """The chosen template's name, description, variables form and default settings."""
@@ -321,6 +336,14 @@ class PlaygroundScreen(ModeScreen):
                 self.reload(select=template.template_id)
 
         self.app.push_screen(SaveTemplateScreen(prompt), saved)
+
+
+def _has_option(option_list: OptionList, option_id: str) -> bool:
+    try:
+        option_list.get_option(option_id)
+    except OptionDoesNotExist:
+        return False
+    return True
 
 
 def _template_line(template: Template) -> Text:
