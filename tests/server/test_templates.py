@@ -101,6 +101,19 @@ def test_list_filters_and_pagination(own: httpx.Client) -> None:
     assert own.get("/templates", params={"q": "_x"}).json()["pagination"]["total"] == 1
 
 
+def test_list_sorted_by_newest_change(own: httpx.Client) -> None:
+    """sort=updated puts the most recent change first: the console polls one row of it to
+    notice templates made or changed elsewhere."""
+    ids = [own.post("/templates", json={**BASE, "name": f"t_{i}"}).json()["template_id"]
+           for i in range(3)]
+    own.put(f"/templates/{ids[0]}", json={"description": "touched"})
+    newest = own.get("/templates", params={"sort": "updated", "limit": 1}).json()["templates"]
+    assert newest[0]["template_id"] == ids[0]
+    by_name = own.get("/templates").json()["templates"]
+    assert [t["name"] for t in by_name] == ["t_0", "t_1", "t_2"]
+    assert own.get("/templates", params={"sort": "size"}).status_code == 400
+
+
 @pytest.mark.parametrize(
     ("body", "status", "type_", "code"),
     [

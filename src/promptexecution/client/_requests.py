@@ -94,10 +94,11 @@ def delete_template(template_id: str) -> RequestSpec:
 
 def list_templates(
     *, q: str | None = None, tag: str | None = None, status: str | None = None,
-    limit: int | None = None, offset: int | None = None,
+    limit: int | None = None, offset: int | None = None, sort: str | None = None,
 ) -> RequestSpec:
     return RequestSpec("GET", "/templates", params={"q": q, "tag": tag, "status": status,
-                                                    "limit": limit, "offset": offset})
+                                                    "limit": limit, "offset": offset,
+                                                    "sort": sort})
 
 
 def template_versions(template_id: str) -> RequestSpec:

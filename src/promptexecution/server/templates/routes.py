@@ -172,6 +172,7 @@ async def list_templates(
     status: Literal["active", "archived", "all"] = "active",
     limit: int = Query(20, ge=1, le=100),
     offset: int = Query(0, ge=0, le=10_000_000),
+    sort: Literal["name", "updated"] = Query("name", description="updated: newest change first"),
 ) -> Response:
     ctx = ctx_of(request)
     principal = principal_of(request)
@@ -182,6 +183,7 @@ async def list_templates(
         status=None if status == "all" else status,
         limit=limit,
         offset=offset,
+        newest_first=sort == "updated",
     )
     base = public_base(request)
     return json_response(

@@ -162,6 +162,7 @@ class TemplateStore:
         status: str | None,
         limit: int,
         offset: int,
+        newest_first: bool = False,
     ) -> tuple[list[TemplateRecord], int]:
         where = ["t.account_id = ?"]
         args: list[Any] = [account_id]
@@ -183,7 +184,8 @@ class TemplateStore:
         rows = self.conn.execute(
             f"SELECT t.*, v.body AS body FROM templates t JOIN template_versions v "
             f"ON v.template_id = t.id AND v.version = t.current_version WHERE {clause} "
-            f"ORDER BY t.name, t.created_us LIMIT ? OFFSET ?",
+            f"ORDER BY {'t.updated_us DESC, t.id DESC' if newest_first else 't.name, t.created_us'}"
+            " LIMIT ? OFFSET ?",
             [*args, limit, offset],
         ).fetchall()
         return [self._template_from(r, r["body"], r["current_version"]) for r in rows], total[0]
