@@ -28,7 +28,7 @@ from textual.worker import Worker, WorkerState
 
 from . import config as config_module
 from .clipboard import copy_with_tool
-from .commands import ProfileCommands, TemplateCommands, ThemeCommands
+from .commands import ActionCommands, ProfileCommands, TemplateCommands, ThemeCommands
 from .config import ConfigError, ConsoleConfig, Profile
 from .drafts import default_draft_path
 from .embedded import EmbeddedServer
@@ -46,12 +46,17 @@ if TYPE_CHECKING:
     from ..models import Template
 
 
+# Where a binding of the app applies besides everywhere: each mode's screen and the dialogs.
+SCREEN_SCOPES = ("Playground", "Settings", "help", "dialogs")
+
+
 class PeApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "pe"
     MODE_LABELS: ClassVar[dict[str, str]] = {"playground": "Playground", "settings": "Settings"}
     DEFAULT_MODE = "playground"
-    COMMANDS = App.COMMANDS | {TemplateCommands, ProfileCommands, ThemeCommands}
+    COMMANDS = App.COMMANDS | {TemplateCommands, ProfileCommands, ThemeCommands,
+                               ActionCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
         Binding("f1", "help", "Help", id="help", priority=True),
@@ -74,7 +79,7 @@ class PeApp(App[None]):
         clock: Callable[[], float] = time.monotonic,
         embedded: EmbeddedServer | None = None,
         output_file: Path | None = None,
-        heartbeat: float = 15.0,
+        heartbeat: float = 2.0,
         draft_file: Path | None = None,
         handle_signals: bool = False,
     ) -> None:
@@ -114,6 +119,28 @@ class PeApp(App[None]):
                 (f"[bindings] in {self.config_path}: no binding has the id "
                  f"{', '.join(unknown)}; ids: {', '.join(sorted(known))}", "warning"))
         self.set_keymap({k: v for k, v in self.config.bindings.items() if k in known})
+        for clash in self.key_clashes():
+            self._startup_notes.append((clash, "warning"))
+
+    def key_clashes(self) -> list[str]:
+        """Keys that two bindings share where both apply (app-wide, or the same screen):
+        one of them would never fire, so the user is told (the palette runs both)."""
+        owners: dict[tuple[str, str], list[str]] = {}
+        for where, binding in self.all_bindings():
+            for key in self.keys_for(binding).split(","):
+                scopes = [where] if where != "everywhere" else ["everywhere", *SCREEN_SCOPES]
+                for scope in scopes:
+                    owners.setdefault((scope, key.strip()), []).append(binding.id or "")
+        clashes = []
+        for (_, key), ids in sorted(owners.items()):
+            unique = sorted(set(ids))
+            if len(unique) > 1:
+                text = (f"[bindings] in {self.config_path}: {key} is bound to "
+                        f"{' and '.join(unique)}; only one can have it. Give one another key; "
+                        "meanwhile ctrl+p runs either")
+                if text not in clashes:
+                    clashes.append(text)
+        return clashes
 
     @classmethod
     def all_bindings(cls) -> list[tuple[str, Binding]]:
@@ -140,6 +167,24 @@ class PeApp(App[None]):
             if binding.id == binding_id:
                 return self.keys_for(binding).split(",")[0].strip()
         return None
+
+    def hint_key(self, binding_id: str) -> str:
+        """A binding's key for hints in the UI's own words (`ctrl+enter`), or, when it has
+        none, the palette that runs it."""
+        return self.key_for(binding_id) or "ctrl+p"
+
+    def not_connected(self) -> str:
+        """Why nothing can be sent right now, and what to do, in the user's words."""
+        status = self.status
+        where = status.base_url or "the embedded server"
+        settings = self.hint_key("mode.settings").upper()
+        if status.state == "unauthorized":
+            return (f"the server refused the key of profile {status.profile} "
+                    f"({status.message or 'invalid key'}); fix it in Settings ({settings})")
+        if status.state == "offline":
+            return (f"{where} does not answer{f' ({status.message})' if status.message else ''};"
+                    f" pe keeps trying, or check the profile in Settings ({settings})")
+        return f"still connecting to {where}; try again when the header says connected"
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(FALLBACK_VARIABLES)

@@ -1,5 +1,6 @@
 """Command palette (ctrl+p) providers: open a template in the Playground, switch profile,
-switch theme. Each offers its commands with an empty query too, so the palette is browsable."""
+switch theme, and every mode and action. Each offers its commands with an empty query too,
+so the palette is browsable."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from functools import partial
 from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.dom import DOMNode
 
 if TYPE_CHECKING:
     from .app import PeApp
@@ -54,3 +56,27 @@ class ThemeCommands(_PeProvider):
         return [(f"Switch theme: {name}", "saved to the config",
                  partial(self.pe.choose_theme, name))
                 for name in self.pe.theme_names() if name != self.pe.theme]
+
+
+class ActionCommands(_PeProvider):
+    """Every mode and every action of the screen in view, with its key: nothing is out of
+    reach when a key is taken by another binding, or the terminal never sends it."""
+
+    def entries(self) -> list[tuple[str, str, Callable[[], object]]]:
+        app = self.pe
+        screen = self.screen  # the screen the palette was opened over
+        found: list[tuple[str, str, Callable[[], object]]] = []
+        for where, binding in app.all_bindings():
+            if binding.id in ("palette", "help.close", "dialog.close"):
+                continue
+            target: DOMNode
+            if where == "everywhere":
+                target = app
+            elif where == app.MODE_LABELS.get(app.current_mode):
+                target = screen
+            else:
+                continue
+            keys = app.keys_for(binding).replace(",", " or ")
+            found.append((binding.description or binding.action, f"{keys} · {binding.id}",
+                          partial(app.run_action, binding.action, target)))
+        return found

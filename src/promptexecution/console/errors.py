@@ -7,6 +7,10 @@ from __future__ import annotations
 from ..exceptions import APIConnectionError, APIError, APITimeoutError, StreamInterruptedError
 
 
+class NotSent(Exception):
+    """Nothing was sent: the message says why and what to do, in the user's words."""
+
+
 def error_code(error: APIError) -> str:
     """The API's code; errors that never reached the API get a word that says what happened."""
     if error.code:
@@ -21,6 +25,8 @@ def error_code(error: APIError) -> str:
 
 
 def describe_error(error: BaseException) -> str:
+    if isinstance(error, NotSent):
+        return f"✗ Not sent: {error}"
     if not isinstance(error, APIError):
         return f"✗ {type(error).__name__}: {error}"
     where = f" · request {error.request_id}" if error.request_id else ""

@@ -56,7 +56,11 @@ class PlaygroundScreen(ModeScreen):
         Binding("ctrl+o", "copy_output", "Copy", id="playground.copy", priority=True),
         Binding("ctrl+s", "save_template", "Save as template", id="playground.save_template",
                 priority=True),
+        Binding("ctrl+l", "reload", "Reload templates", id="playground.reload", priority=True),
     ]
+    # How often the list is compared with the server's (one cheap read): templates made or
+    # changed elsewhere appear without a restart.
+    FRESHNESS_EVERY = 5.0
 
     def __init__(self) -> None:
         super().__init__(id="playground")
@@ -69,6 +73,7 @@ class PlaygroundScreen(ModeScreen):
         self.loaded = False  # templates and models have arrived at least once
         self._form_mounting: AwaitMount | None = None
         self._draft_template: str | None = None
+        self._seen: tuple[object, ...] | None = None  # the newest change the list reflects
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="playground-body"):
@@ -92,6 +97,29 @@ class PlaygroundScreen(ModeScreen):
         self.query_one("#template-list", OptionList).loading = True
         self._restore_draft()
         self.watch(self.app, "status", self._status_changed, init=True)
+        self.set_interval(self.FRESHNESS_EVERY, self._check_freshness)
+
+    def action_reload(self) -> None:
+        self.notify("Reloading templates and models…", timeout=2)
+        self.reload()
+
+    def _check_freshness(self) -> None:
+        if self.loaded and self.pe.current_mode == "playground":
+            self._compare_with_server()
+
+    @work(exclusive=True, group="playground-fresh", exit_on_error=False,
+          name="checking templates")
+    async def _compare_with_server(self) -> None:
+        """Reloads when the server's newest template change is not the one the list shows."""
+        client = self.pe.client_or_none()
+        if client is None:
+            return
+        try:
+            newest = await client.templates.list(limit=1, sort="updated", status="all")
+        except APIError:
+            return  # the heartbeat reports the server's state
+        if _newest(newest) != self._seen:
+            self.reload()
 
     # ------------------------------------------------------------------ drafts
 
@@ -139,6 +167,7 @@ class PlaygroundScreen(ModeScreen):
             template_list.loading = False
             return
         try:
+            seen = _newest(await client.templates.list(limit=1, sort="updated", status="all"))
             templates = [t async for t in client.templates.iterate()]
             models = await client.models.list()
         except APIError as exc:
@@ -147,6 +176,7 @@ class PlaygroundScreen(ModeScreen):
         finally:
             template_list.loading = False
         self.templates = sorted(templates, key=lambda t: t.name.lower())
+        self._seen = seen
         self.models = [m.id for m in models.models]
         self.default_model = models.default_model
         for column in self.query(OutputColumn):
@@ -157,11 +187,17 @@ class PlaygroundScreen(ModeScreen):
             # longest pauses while streaming (tests/bench/bench_console_stream.py), short.
             gc.freeze()
         self.loaded = True
+        previous = self.selected
+        current = previous and next((t for t in self.templates
+                                     if t.template_id == previous.template_id), None)
+        if current is not None and previous is not None and current.version == previous.version:
+            self.selected = current  # unchanged: its form, and the cursor in it, stay
+        else:
+            self.selected = None  # look it up again: it changed, or went
         self._fill_list()
-        previous, self.selected = self.selected, None  # look it up again: it may have changed
         if select:
             self.select_template(select)
-        elif previous is not None:
+        elif previous is not None and self.selected is None:
             if not (self.select_template(previous.template_id)
                     or self.select_template(previous.name)):
                 self._show_template(None)
@@ -336,6 +372,13 @@ class PlaygroundScreen(ModeScreen):
                 self.reload(select=template.template_id)
 
         self.app.push_screen(SaveTemplateScreen(prompt), saved)
+
+
+def _newest(page: Any) -> tuple[object, ...]:
+    """What says the templates changed: how many there are, and the newest change."""
+    first = page.templates[0] if page.templates else None
+    return (page.pagination.total, first and (first.template_id, first.version, first.status,
+                                              first.updated_at))
 
 
 def _has_option(option_list: OptionList, option_id: str) -> bool:

@@ -90,9 +90,10 @@ class SaveTemplateScreen(ModalScreen[Template | None]):
 
     @work(exclusive=True, group="save-template", exit_on_error=False)
     async def _create(self, name: str, fields: dict[str, Any]) -> None:
-        client = cast("PeApp", self.app).client_or_none()
+        app = cast("PeApp", self.app)
+        client = app.client_or_none()
         if client is None:
-            self._error("✗ not connected yet; try again when the header says connected")
+            self._error(f"✗ Not saved: {app.not_connected()}")
             return
         self._error("")
         self.query_one("#save", Button).disabled = True

@@ -8,6 +8,7 @@ shows an API error in place (code, message, request id) without touching any inp
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,14 +18,16 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.markup import escape
+from textual.timer import Timer
 from textual.widgets import Input, Label, Select, Static, Switch, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from ...client import ExecutionCompleted, ExecutionFailed, TextDelta
+from ...client._core import retry_after_seconds
 from ...client.types import ExecutionResult
-from ...exceptions import APIError, StreamInterruptedError
+from ...exceptions import APIError, RateLimitError, StreamInterruptedError
 from ...models import ModelSettings, ResponseFormat
-from ..errors import describe_error, error_code
+from ..errors import NotSent, describe_error, error_code
 from .stream_view import OutputFormat, StreamView
 
 if TYPE_CHECKING:
@@ -93,6 +96,22 @@ def metadata_line(execution: ExecutionResult) -> str:
                       " · ".join(timing), speed])
 
 
+def _wait_seconds(error: RateLimitError) -> float:
+    """How long a 429 says to wait: the burst window's own reset for burst limits (the
+    server's X-RateLimit-Burst-Reset-After), else Retry-After."""
+    if error.limit_type == "burst":
+        reset = retry_after_seconds(error.headers.get("x-ratelimit-burst-reset-after"))
+        if reset is not None:
+            return reset
+    return error.retry_after
+
+
+def _stored_as(error: APIError) -> str:
+    """A failed execution is stored too: its id, so it can be found in history."""
+    execution_id = (error.details or {}).get("execution_id")
+    return f" · {execution_id}" if isinstance(execution_id, str) else ""
+
+
 class OutputColumn(Vertical):
     """Settings on top, output tabs in the middle, the metadata line at the bottom."""
 
@@ -107,6 +126,8 @@ class OutputColumn(Vertical):
         self.error: BaseException | None = None
         self._worker: Worker[None] | None = None
         self._streaming_run = False
+        self._countdown: Timer | None = None
+        self.ran_on: str | None = None  # the profile the last run was sent on
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="settings"):
@@ -137,7 +158,14 @@ class OutputColumn(Vertical):
                 yield StreamView(id=f"view-{self.index}")
             with TabPane("Rendered prompt", id=f"rendered-{self.index}"):
                 yield StreamView(output_format="text", id=f"rendered-view-{self.index}")
-        yield Static("ready · ctrl+enter runs", classes="metadata")
+        yield Static("", classes="metadata")
+
+    def on_mount(self) -> None:
+        self._set_meta(self.ready_line())
+
+    def ready_line(self) -> str:
+        app = cast("PeApp", self.app)
+        return f"ready · {app.hint_key('playground.run')} runs"
 
     def _model_options(self) -> list[tuple[str, str]]:
         return [(m, m) for m in self._models]
@@ -203,11 +231,38 @@ class OutputColumn(Vertical):
         for name in ("-done", "-failed", "-running", "-cancelled"):
             meta.set_class(name == kind, name)
 
-    def _show_error(self, error: BaseException | None) -> None:
+    def _show_error(self, error: BaseException | None, extra: str = "") -> None:
         self.error = error
+        if self._countdown is not None:
+            self._countdown.stop()
+            self._countdown = None
         box = self.query_one(".error", Static)
-        box.update(escape(describe_error(error)) if error else "")
+        text = describe_error(error) if error else ""
+        box.update(escape(text + extra))
         box.set_class(error is not None, "-shown")
+        if isinstance(error, RateLimitError):
+            self._count_down(error)
+
+    def _count_down(self, error: RateLimitError) -> None:
+        """A 429 says how long to wait: the column counts it down, then says go."""
+        ends = self._clock() + _wait_seconds(error)
+        box = self.query_one(".error", Static)
+        first = describe_error(error)
+
+        def tick() -> None:
+            left = ends - self._clock()
+            if left <= 0:
+                box.update(escape(f"{first}\nThe limit has reset: "
+                                  f"{cast('PeApp', self.app).hint_key('playground.run')} runs "
+                                  "again."))
+                if self._countdown is not None:
+                    self._countdown.stop()
+                    self._countdown = None
+                return
+            box.update(escape(f"{first}\nRetry in {math.ceil(left)} s"))
+
+        tick()
+        self._countdown = self.set_interval(1.0, tick)
 
     # ------------------------------------------------------------------ running
 
@@ -237,8 +292,9 @@ class OutputColumn(Vertical):
         app = cast("PeApp", self.app)
         client = app.client_or_none()
         self._streaming_run = stream
+        self.ran_on = app.profile_name
         if client is None:
-            self._show_error(RuntimeError("not connected yet; the header shows the state"))
+            self._show_error(NotSent(app.not_connected()))
             self._set_meta("not sent", "-failed")
             return
         args: dict[str, Any] = {"template_id": request.template_id, "prompt": request.prompt,
@@ -266,7 +322,8 @@ class OutputColumn(Vertical):
         except APIError as exc:
             self.view.finish()
             self._show_error(exc)
-            self._set_meta(f"failed · {error_code(exc)}", "-failed")
+            self._set_meta(self._on_profile(f"failed · {error_code(exc)}{_stored_as(exc)}"),
+                           "-failed")
         except asyncio.CancelledError:  # Esc, a removed column, or the app closing
             if self.is_attached:
                 self.view.finish()
@@ -291,4 +348,12 @@ class OutputColumn(Vertical):
             self.view.finish()
         rendered = self.query_one(f"#rendered-view-{self.index}", StreamView)
         rendered.set_text(execution.rendered_prompt or "(not returned by the server)")
-        self._set_meta(metadata_line(execution), "-done")
+        self._set_meta(self._on_profile(metadata_line(execution)), "-done")
+
+    def _on_profile(self, line: str) -> str:
+        """A run that ends after a profile switch says whose it was (its cost is that
+        profile's, in the header when that profile is shown)."""
+        app = cast("PeApp", self.app)
+        if self.ran_on is not None and self.ran_on != app.profile_name:
+            return f"{line}\n(ran on profile {self.ran_on})"
+        return line
