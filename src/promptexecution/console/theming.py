@@ -1,7 +1,8 @@
 """Colour themes: the TOML files shipped in the repository's `themes/` (installed as the
 package `promptexecution.console.themes`) plus the user's own in
 `<config dir>/themes/`. A file that does not parse or validate is reported (the app shows it
-as a notification) and skipped; it never stops the console.
+as a notification) and skipped; it never stops the console. A file that lacks some of our own
+variables is loaded, those take pe-dark's, and that too is reported.
 
 Each file is a Textual theme: `name`, `primary` and the other Textual colour fields, `dark`,
 and `[variables]` for our own colours (statuses, cost) that the app's TCSS uses.
@@ -18,9 +19,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 DEFAULT_THEME = "pe-dark"
-REQUIRED_VARIABLES = ("status-completed", "status-processing", "status-failed",
-                      "status-cancelled", "cost")
-# For any theme without our variables (Textual's own, before ours are registered): pe-dark's.
+# Our own variables, which the app's TCSS uses.
+PE_VARIABLES = ("status-completed", "status-processing", "status-failed", "status-cancelled",
+                "cost")
+# For any theme without some or all of them (Textual's own, or a user's file): pe-dark's.
 FALLBACK_VARIABLES = {"status-completed": "#5fd787", "status-processing": "#5fafff",
                       "status-failed": "#ff5f6d", "status-cancelled": "#8a94a3",
                       "cost": "#ffaf5f"}
@@ -54,7 +56,7 @@ class ThemeFile(BaseModel):
     error: str | None = None
     success: str | None = None
     dark: bool = True
-    variables: dict[str, str] = Field(default_factory=dict, validate_default=True)
+    variables: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("primary", "secondary", "accent", "foreground", "background", "surface",
                      "panel", "boost", "warning", "error", "success")
@@ -65,23 +67,30 @@ class ThemeFile(BaseModel):
     @field_validator("variables")
     @classmethod
     def _variables(cls, value: dict[str, str]) -> dict[str, str]:
-        missing = [name for name in REQUIRED_VARIABLES if name not in value]
-        if missing:
-            raise ValueError(f"[variables] needs {', '.join(missing)}")
         for colour in value.values():
             _valid_colour(colour)
         return value
 
+    @property
+    def missing_variables(self) -> list[str]:
+        """Our own variables this file does not set (`to_textual` gives them pe-dark's)."""
+        return [name for name in PE_VARIABLES if name not in self.variables]
+
     def to_textual(self) -> Any:
         from textual.theme import Theme
 
-        return Theme(**self.model_dump())
+        # A user's file may lack some of our variables; the app's TCSS uses them all, so
+        # those take pe-dark's.
+        variables = {**FALLBACK_VARIABLES, **self.variables}
+        return Theme(**{**self.model_dump(), "variables": variables})
 
 
 @dataclass
 class LoadedThemes:
     themes: dict[str, ThemeFile]
-    problems: list[str]  # one line per file that was skipped, saying why
+    # One line per file that was skipped, or loaded with pe-dark's for some variables, saying
+    # so; each starts with the file's path.
+    problems: list[str]
 
 
 def shipped_theme_files() -> list[Path]:
@@ -107,6 +116,9 @@ def load_themes(user_dir: Path | None = None) -> LoadedThemes:
             where = ".".join(str(p) for p in first["loc"]) or "file"
             problems.append(f"{path}: {where}: {first['msg']}; skipped")
             continue
+        if theme.missing_variables:
+            problems.append(f"{path}: [variables] lacks {', '.join(theme.missing_variables)}; "
+                            f"using {DEFAULT_THEME}'s for those")
         themes[theme.name] = theme
     return LoadedThemes(themes, problems)
 
