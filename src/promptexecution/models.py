@@ -18,6 +18,7 @@ Permission = Literal["execute", "batch", "templates"]
 SimulatedFailure = Literal["content_policy", "server_error", "timeout"]
 
 VARIABLE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+TEMPLATE_NAME_PATTERN = r"^[A-Za-z0-9_.\-]+$"
 
 
 class _Request(BaseModel):
@@ -77,7 +78,7 @@ class TemplateVariable(_Request):
 
 
 class TemplateCreate(_Request):
-    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: str = Field(min_length=1, max_length=200, pattern=TEMPLATE_NAME_PATTERN)
     description: str | None = Field(None, max_length=5000)
     prompt: str = Field(min_length=1, max_length=200_000)
     variables: list[TemplateVariable] = Field(default_factory=list, max_length=200)
@@ -89,7 +90,7 @@ class TemplateCreate(_Request):
 class TemplateUpdate(_Request):
     """PUT body: every field optional; what is absent is carried over from the current version."""
 
-    name: str | None = Field(None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: str | None = Field(None, min_length=1, max_length=200, pattern=TEMPLATE_NAME_PATTERN)
     description: str | None = Field(None, max_length=5000)
     prompt: str | None = Field(None, min_length=1, max_length=200_000)
     variables: list[TemplateVariable] | None = Field(None, max_length=200)

@@ -116,7 +116,7 @@ class PeApp(App[None]):
         unknown = sorted(set(self.config.bindings) - known)
         if unknown:
             self._startup_notes.append(
-                (f"[bindings] in {self.config_path}: no binding has the id "
+                (f"{self.config_path}: [bindings] no binding has the id "
                  f"{', '.join(unknown)}; ids: {', '.join(sorted(known))}", "warning"))
         self.set_keymap({k: v for k, v in self.config.bindings.items() if k in known})
         for clash in self.key_clashes():
@@ -135,7 +135,7 @@ class PeApp(App[None]):
         for (_, key), ids in sorted(owners.items()):
             unique = sorted(set(ids))
             if len(unique) > 1:
-                text = (f"[bindings] in {self.config_path}: {key} is bound to "
+                text = (f"{self.config_path}: [bindings] {key} is bound to "
                         f"{' and '.join(unique)}; only one can have it. Give one another key; "
                         "meanwhile ctrl+p runs either")
                 if text not in clashes:
@@ -197,7 +197,7 @@ class PeApp(App[None]):
 
     def on_mount(self) -> None:
         for message, severity in self._startup_notes:
-            self.notify(message, severity=severity, timeout=10)  # type: ignore[arg-type]
+            self.notify(message, severity=severity, timeout=10, markup=False)  # type: ignore[arg-type]
         self.switch_profile(self.profile_name, announce=False)
         self.set_interval(self._heartbeat, self._check_connection)
         if self._handle_signals:

@@ -36,6 +36,7 @@ class SessionStatus:
     plan: str | None = None
     hourly_remaining: int | None = None  # None: unknown or unlimited (see `unlimited`)
     unlimited: bool = False
+    burst_remaining: int | None = None  # requests left in the burst window, when known
     cost: float = 0.0
     requests: int = 0
     masked_key: str = "(no key)"
@@ -130,6 +131,7 @@ class ApiSession:
         if event.rate_limit.burst_limit is not None:
             changes["hourly_remaining"] = event.rate_limit.remaining
             changes["unlimited"] = event.rate_limit.limit is None
+            changes["burst_remaining"] = event.rate_limit.burst_remaining
         self._update(**changes)
 
     async def check(self) -> bool:

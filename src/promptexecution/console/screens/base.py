@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, cast
 
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer
 
+from ..widgets.footer import PeFooter
 from ..widgets.header import ModeTabs, SessionLine
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ class ModeScreen(Screen[None]):
         yield SessionLine()
         yield ModeTabs()
         yield from self.compose_body()
-        yield Footer()
+        yield PeFooter()
 
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError

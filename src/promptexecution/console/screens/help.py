@@ -30,7 +30,24 @@ class HelpScreen(ModalScreen[None]):
                                   for k in keys.split(","))
                 table.add_row(shown, binding.description or binding.action, where, binding.id)
             yield table
-            yield Static(
-                f"Remap a key in {app.config_path} under [bindings], e.g. "
-                '"playground.run" = "f5". ctrl+j runs too: some terminals never send '
-                "ctrl+enter. Esc, F1 or q closes this.", classes="hint", markup=False)
+            yield Static(help_text(app), classes="hint", markup=False)
+
+
+def help_text(app: PeApp) -> str:
+    """The notes under the table, naming the keys bound now (after any remapping)."""
+    run = app.keys_for(next(b for _, b in app.all_bindings() if b.id == "playground.run"))
+    run_keys = [k.strip() for k in run.split(",")]
+    lines = [
+        "Tab and shift+tab move between fields; the focused one has a bright border. "
+        "Tab also stops on the tab strips (Template/Raw prompt, Output/Rendered prompt): "
+        f"← → switch them, or {app.hint_key('playground.source_tab')} and "
+        f"{app.hint_key('playground.output_tab')} from anywhere.",
+    ]
+    if "ctrl+enter" in run_keys and len(run_keys) > 1:
+        others = " or ".join(k for k in run_keys if k != "ctrl+enter")
+        lines.append(f"{others} runs too: some terminals never send ctrl+enter.")
+    lines.append(f"Remap a key in {app.config_path} under [bindings], e.g. "
+                 f'"playground.run" = "f5". Every action is in the palette '
+                 f"({app.hint_key('palette')}) as well. Esc, "
+                 f"{app.hint_key('help')} or q closes this.")
+    return "\n".join(lines)

@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.markup import escape
+from textual.timer import Timer
 from textual.widget import AwaitMount
 from textual.widgets import (
     Input,
@@ -30,12 +31,13 @@ from ..drafts import Draft, load_draft, save_draft
 from ..widgets.output_column import OutputColumn, RunRequest
 from ..widgets.variables_form import VariablesForm
 from .base import ModeScreen
-from .save_template import SaveTemplateScreen
+from .save_template import SaveTemplateScreen, jinja_placeholders
 
 if TYPE_CHECKING:
     from ...models import Template
 
 MAX_COLUMNS = 3
+RAW_FORM_KEY = "(raw prompt)"  # the raw prompt's values in the draft; no template id is this
 
 
 def matches(template: Template, needle: str) -> bool:
@@ -57,6 +59,11 @@ class PlaygroundScreen(ModeScreen):
         Binding("ctrl+s", "save_template", "Save as template", id="playground.save_template",
                 priority=True),
         Binding("ctrl+l", "reload", "Reload templates", id="playground.reload", priority=True),
+        # The tab strips are Tab stops too (then ← →); these switch from anywhere.
+        Binding("ctrl+t", "toggle_source", "Template ⇄ Raw prompt", id="playground.source_tab",
+                priority=True, show=False),
+        Binding("ctrl+g", "toggle_output", "Output ⇄ Rendered prompt",
+                id="playground.output_tab", priority=True, show=False),
     ]
     # How often the list is compared with the server's (one cheap read): templates made or
     # changed elsewhere appear without a restart.
@@ -74,6 +81,8 @@ class PlaygroundScreen(ModeScreen):
         self._form_mounting: AwaitMount | None = None
         self._draft_template: str | None = None
         self._seen: tuple[object, ...] | None = None  # the newest change the list reflects
+        self._raw_names: list[str] | None = None  # the raw prompt's placeholders, as shown
+        self._raw_fields_timer: Timer | None = None
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="playground-body"):
@@ -87,8 +96,9 @@ class PlaygroundScreen(ModeScreen):
                         yield VariablesForm(id="variables")
                     with TabPane("Raw prompt", id="source-raw"):
                         yield TextArea(id="raw-prompt", soft_wrap=True,
-                                       placeholder="Write a prompt. ctrl+s saves it as a "
-                                                   "template; {{name}} becomes a variable.")
+                                       placeholder="Write a prompt. {{name}} gets a field "
+                                                   "below; ctrl+s saves it as a template.")
+                        yield VariablesForm(id="raw-variables")
                 yield Static("", id="source-problems", classes="error")
             with Horizontal(id="columns"):
                 yield OutputColumn(1, self.models, self.default_model, self.pe.clock)
@@ -98,6 +108,40 @@ class PlaygroundScreen(ModeScreen):
         self._restore_draft()
         self.watch(self.app, "status", self._status_changed, init=True)
         self.set_interval(self.FRESHNESS_EVERY, self._check_freshness)
+
+    @on(TextArea.Changed, "#raw-prompt")
+    def _raw_prompt_changed(self) -> None:
+        """Its `{{ name }}` placeholders get fields, as a template's variables do; found a
+        moment after typing stops, so a long prompt costs nothing per key."""
+        if self._raw_fields_timer is not None:
+            self._raw_fields_timer.stop()
+        self._raw_fields_timer = self.set_timer(0.3, self._show_raw_fields)
+
+    def _show_raw_fields(self) -> None:
+        names = jinja_placeholders(self.query_one("#raw-prompt", TextArea).text)
+        form = self.query_one("#raw-variables", VariablesForm)
+        if names != self._raw_names:
+            self._raw_names = names
+            form.show(RAW_FORM_KEY, [{"name": n, "type": "string", "required": True}
+                                     for n in names], empty="")
+
+    def on_resize(self) -> None:
+        """The template list may take a quarter of the height: more rows on a tall screen."""
+        rows = max(4, self.size.height // 4)
+        self.query_one("#template-list", OptionList).styles.max_height = rows
+
+    def action_toggle_source(self) -> None:
+        tabs = self.query_one("#source-tabs", TabbedContent)
+        tabs.active = "source-raw" if tabs.active == "source-template" else "source-template"
+        if tabs.active == "source-raw":
+            self.query_one("#raw-prompt", TextArea).focus()
+        else:
+            self.query_one("#template-filter", Input).focus()
+
+    def action_toggle_output(self) -> None:
+        """In the column the cursor is in (the first when it is in none)."""
+        column = next((c for c in self.columns if c.has_focus_within), self.columns[0])
+        column.toggle_output()
 
     def action_reload(self) -> None:
         self.notify("Reloading templates and models…", timeout=2)
@@ -126,8 +170,10 @@ class PlaygroundScreen(ModeScreen):
     def _restore_draft(self) -> None:
         draft = load_draft(self.pe.draft_file)
         self.query_one("#raw-prompt", TextArea).text = draft.raw_prompt
-        self.query_one(VariablesForm).restore(draft.typed)
+        for form in self.query(VariablesForm):
+            form.restore(draft.typed)
         self._draft_template = draft.template_id
+        self._show_raw_fields()
         if draft.source == "raw":
             self.query_one("#source-tabs", TabbedContent).active = "source-raw"
             self.query_one("#raw-prompt", TextArea).focus()  # not the (hidden) filter
@@ -138,7 +184,8 @@ class PlaygroundScreen(ModeScreen):
             source="raw" if tabs.active == "source-raw" else "template",
             raw_prompt=self.query_one("#raw-prompt", TextArea).text,
             template_id=self.selected.template_id if self.selected else self._draft_template,
-            typed=self.query_one(VariablesForm).typed(),
+            typed={**self.query_one("#variables", VariablesForm).typed(),
+                   **self.query_one("#raw-variables", VariablesForm).typed()},
         ), self.pe.draft_file)
 
     # ------------------------------------------------------------------ loading
@@ -205,6 +252,8 @@ class PlaygroundScreen(ModeScreen):
             active = self.query_one("#source-tabs", TabbedContent).active
             self.select_template(self._draft_template)
             self.query_one("#source-tabs", TabbedContent).active = active
+        if self.selected is None:
+            self._show_template(None)  # says how to pick one, or make the first
 
     def _fill_list(self) -> None:
         needle = self.query_one("#template-filter", Input).value
@@ -275,16 +324,28 @@ class PlaygroundScreen(ModeScreen):
     def _show_template(self, template: Template | None) -> None:
         """The chosen template's name, description, variables form and default settings."""
         self.selected = template
-        info = ""
+        info = self._no_template_hint()
         if template is not None:
             info = f"[b]{escape(template.name)}[/] v{escape(template.version)}"
             if template.description:
                 info += f"\n[dim]{escape(template.description)}[/]"
         self.query_one("#template-info", Static).update(info)
-        self._form_mounting = self.query_one(VariablesForm).show(
+        self._form_mounting = self.query_one("#variables", VariablesForm).show(
             template.template_id if template else None, template.variables if template else [])
         for column in self.columns:
             column.show_defaults(template.default_config if template else None)
+
+    def _no_template_hint(self) -> str:
+        """What the source pane says when no template is open: how to get one."""
+        if not self.loaded:
+            return ""
+        save = self.pe.hint_key("playground.save_template")
+        if not self.templates:
+            return ("[b]No templates yet.[/] Write a prompt in [b]Raw prompt[/] and press "
+                    f"[b]{escape(save)}[/] to save it as a template; "
+                    "templates made through the API appear here too.")
+        return ("[dim]Pick a template above (↑↓, Enter), or write a prompt in "
+                "[b]Raw prompt[/].[/]")
 
     # ------------------------------------------------------------------ running
 
@@ -299,11 +360,14 @@ class PlaygroundScreen(ModeScreen):
             prompt = self.query_one("#raw-prompt", TextArea).text
             if not prompt.strip():
                 return None, ["the raw prompt is empty"]
-            return RunRequest(prompt=prompt, extra_model_config=self.extra_model_config), []
+            self._show_raw_fields()  # the fields match the prompt as it is now
+            variables, problems = self.query_one("#raw-variables", VariablesForm).collect()
+            return RunRequest(prompt=prompt, variables=variables or None,
+                              extra_model_config=self.extra_model_config), problems
         if self.selected is None:
             return None, ["pick a template first (or write a raw prompt)"]
         defaults = self.selected.default_config or {}
-        variables, problems = self.query_one(VariablesForm).collect()
+        variables, problems = self.query_one("#variables", VariablesForm).collect()
         return RunRequest(template_id=self.selected.template_id, variables=variables,
                           extra_model_config=self.extra_model_config,
                           default_format=str(defaults.get("response_format") or "text")), problems
@@ -319,8 +383,14 @@ class PlaygroundScreen(ModeScreen):
         if problems or request is None:
             self.notify(f"Not sent: {problems[0]}", severity="warning")
             return
+        replaced = [column for column, _, _ in settings if column.running]
         for column, config, _ in settings:
             column.start(request, config)
+        if replaced:
+            self.notify("Started again: the run that was going was cancelled (the server "
+                        "records it cancelled). "
+                        f"{self.pe.hint_key('playground.cancel')} stops a run without "
+                        "starting another.", severity="warning", timeout=6)
         self.save_draft()
 
     def action_cancel(self) -> None:

@@ -18,13 +18,40 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from ...exceptions import APIError
-from ...models import Template
+from ...models import TEMPLATE_NAME_PATTERN, Template
 from ..errors import describe_error
 
 if TYPE_CHECKING:
     from ..app import PeApp
 
+_NAME = re.compile(TEMPLATE_NAME_PATTERN)
+_NAME_RULE = "letters, digits and . _ - only"
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]\w*)\s*\}\}|(?<!\{)\{([A-Za-z_]\w*)\}(?!\})")
+
+
+def name_problem(name: str) -> str:
+    """Why the server would refuse `name`, with a name it would take; "" when it is fine.
+    Nothing is changed behind the user's back: the name saved is the name typed."""
+    if not name:
+        return "a name is required"
+    if len(name) > 200:
+        return f"a name has at most 200 characters ({len(name):,} typed)"
+    if _NAME.match(name):
+        return ""
+    bad = sorted({c for c in name if not _NAME.match(c)}, key=name.index)
+    shown = ", ".join("space" if c == " " else repr(c) for c in bad)
+    suggestion = re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_.\-]", "_", name)).strip("_")
+    hint = f", e.g. {suggestion}" if suggestion else ""
+    return f"a name may hold {_NAME_RULE}, not {shown}{hint}"
+
+
+_JINJA_NAME = re.compile(r"\{\{\s*([A-Za-z_]\w*)\s*\}\}")
+
+
+def jinja_placeholders(prompt: str) -> list[str]:
+    """The `{{ name }}` placeholders the server fills in a raw prompt, in order of first use
+    (the raw prompt's fields; `{name}` is left as written there)."""
+    return list(dict.fromkeys(_JINJA_NAME.findall(prompt)))
 
 
 def placeholders(prompt: str) -> list[str]:
@@ -46,9 +73,8 @@ class SaveTemplateScreen(ModalScreen[Template | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label("Save the raw prompt as a template", classes="dialog-title")
-            yield Label("name (letters, digits, . _ -)")
-            yield Input(placeholder="my-template", id="name",
-                        restrict=r"[A-Za-z0-9_.\-]*", max_length=200)
+            yield Label(f"name ({_NAME_RULE})")
+            yield Input(placeholder="e.g. my-template", id="name")
             yield Label("description")
             yield Input(placeholder="optional", id="description")
             yield Label("tags, comma-separated")
@@ -61,6 +87,12 @@ class SaveTemplateScreen(ModalScreen[Template | None]):
                 yield Button("Save", variant="primary", id="save")
                 yield Button("Cancel", id="cancel")
 
+    @on(Input.Changed, "#name")
+    def _check_name(self, event: Input.Changed) -> None:
+        """The rule shows as soon as the name breaks it, before Save is pressed."""
+        problem = name_problem(event.value.strip())
+        self._error(f"✗ {problem}" if problem and event.value else "")
+
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
         self.dismiss(None)
@@ -69,8 +101,10 @@ class SaveTemplateScreen(ModalScreen[Template | None]):
     @on(Input.Submitted)
     def _save(self) -> None:
         name = self.query_one("#name", Input).value.strip()
-        if not name:
-            self._error("✗ a name is required")
+        problem = name_problem(name)
+        if problem:
+            self._error(f"✗ Not saved: {problem}")
+            self.query_one("#name", Input).focus()
             return
         tags = [t.strip() for t in self.query_one("#tags", Input).value.split(",") if t.strip()]
         fields: dict[str, Any] = {

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual.markup import escape
 from textual.widgets import Static
@@ -20,42 +22,86 @@ STATE_WORDS = {
 }
 
 
-def describe(status: SessionStatus) -> list[tuple[str, str]]:
-    """The header's parts as (text, css-variable-ish style name) pairs."""
-    parts: list[tuple[str, str]] = [(status.profile, "profile")]
-    parts.append((status.base_url or "embedded server", "url"))
-    parts.append((STATE_WORDS[status.state], f"state-{status.state}"))
+@dataclass(frozen=True)
+class Part:
+    text: str
+    kind: str  # the style's name in SessionLine.STYLES
+    short: str | None = None  # what it abbreviates to when the line is narrow
+
+
+def describe(status: SessionStatus) -> list[Part]:
+    """The header's parts, in the order shown."""
+    url = status.base_url or "embedded server"
+    parts = [Part(status.profile, "profile"),
+             Part(url, "url", re.sub(r"^\w+://|/v2/?$", "", url)),
+             Part(STATE_WORDS[status.state], f"state-{status.state}")]
     if status.plan:
-        parts.append((status.plan, "plan"))
+        parts.append(Part(status.plan, "plan"))
     if status.unlimited:
-        parts.append(("unlimited requests/h", "limit"))
+        parts.append(Part("unlimited requests/h", "limit", "∞/h"))
     elif status.hourly_remaining is not None:
-        parts.append((f"{status.hourly_remaining:,} requests/h left", "limit"))
-    parts.append((f"${status.cost:.4f} this session", "cost"))
+        parts.append(Part(f"{status.hourly_remaining:,} requests/h left", "limit",
+                          f"{status.hourly_remaining:,}/h"))
+    if status.burst_remaining is not None:
+        parts.append(Part(f"{status.burst_remaining:,} burst left", "burst",
+                          f"{status.burst_remaining:,} burst"))
+    parts.append(Part(f"${status.cost:.4f} this session", "cost", f"${status.cost:.4f}"))
+    if status.message and status.state != "connected":
+        parts.append(Part(status.message, "message", ""))
     return parts
 
 
+# How a narrow header gives way, step by step, until it fits: the message and the URL go
+# first; the state, the profile, the limits and the cost stay to 80 columns and below.
+NARROWING: tuple[tuple[str, str], ...] = (
+    ("message", "drop"), ("url", "short"), ("limit", "short"), ("burst", "short"),
+    ("cost", "short"), ("plan", "drop"), ("url", "drop"), ("burst", "drop"),
+)
+LOGO = " pe "
+GAP = "  "
+
+
+def fit(parts: list[Part], width: int) -> list[tuple[str, str]]:
+    """The parts as (text, kind), narrowed by NARROWING until the line fits `width`."""
+    shown = [(p.text, p.kind) for p in parts]
+
+    def length() -> int:
+        return len(LOGO) + sum(len(GAP) + len(text) for text, _ in shown)
+
+    for kind, how in NARROWING:
+        if length() <= width:
+            break
+        for i, part in enumerate(parts):
+            if part.kind == kind and shown[i][0]:
+                shown[i] = ("" if how == "drop" else (part.short or part.text), kind)
+    return [(text, kind) for text, kind in shown if text]
+
+
 class SessionLine(Static):
-    """profile · base URL · state · plan · hourly remaining · session cost."""
+    """profile · base URL · state · plan · hourly and burst remaining · session cost; it
+    abbreviates to fit the terminal (see NARROWING)."""
 
     DEFAULT_CSS = """
     SessionLine { height: 1; width: 1fr; }
     """
+    STYLES: ClassVar[dict[str, str]] = {
+        "profile": "bold $primary", "state-connected": "$success",
+        "state-connecting": "$warning", "state-offline": "$error",
+        "state-unauthorized": "$error", "cost": "$cost", "url": "$text-muted",
+        "message": "$text-muted"}
 
     def on_mount(self) -> None:
         app = cast("PeApp", self.app)
         self.watch(app, "status", self._show, init=True)
 
+    def on_resize(self) -> None:
+        self._show(cast("PeApp", self.app).status)
+
     def _show(self, status: SessionStatus) -> None:
-        styles = {"profile": "bold $primary", "state-connected": "$success",
-                  "state-connecting": "$warning", "state-offline": "$error",
-                  "state-unauthorized": "$error", "cost": "$cost", "url": "$text-muted"}
-        line = "[bold reverse $primary] pe [/]"
-        for value, kind in describe(status):
-            style = styles.get(kind)
-            line += f"  [{style}]{escape(value)}[/]" if style else f"  {escape(value)}"
-        if status.message and status.state != "connected":
-            line += f"  [$text-muted]{escape(status.message)}[/]"
+        line = f"[bold reverse $primary]{LOGO}[/]"
+        for value, kind in fit(describe(status), self.size.width or 200):
+            style = self.STYLES.get(kind)
+            line += f"{GAP}[{style}]{escape(value)}[/]" if style else f"{GAP}{escape(value)}"
         self.update(line)
         self.tooltip = status.message or None
 

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast, get_args
 
-from textual import work
+from pydantic import BaseModel
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.markup import escape
@@ -26,7 +27,7 @@ from ...client import ExecutionCompleted, ExecutionFailed, TextDelta
 from ...client._core import retry_after_seconds
 from ...client.types import ExecutionResult
 from ...exceptions import APIError, RateLimitError, StreamInterruptedError
-from ...models import ModelSettings, ResponseFormat
+from ...models import ModelSettings, ResponseFormat, SimulatedFailure, SimulateOptions
 from ..errors import NotSent, describe_error, error_code
 from .stream_view import OutputFormat, StreamView
 
@@ -34,15 +35,26 @@ if TYPE_CHECKING:
     from ..app import PeApp
 
 RESPONSE_FORMATS: tuple[str, ...] = get_args(ResponseFormat)
+FAILURES: tuple[str, ...] = get_args(SimulatedFailure)
 NUMERIC_SETTINGS = {"temperature": float, "top_p": float, "max_tokens": int}
+# The simulator's knobs (model_config.simulate), shown only when the model is the simulator:
+# authors use them to watch a slow stream or walk an error path.
+SIMULATOR_SETTINGS = {"latency_ms": int, "tokens_per_second": float}
+SIMULATOR = "simulator"
 
 
-def _bounds(name: str) -> tuple[float, float]:
-    """The request model's own limits for a setting, so the console never disagrees."""
-    metadata = ModelSettings.model_fields[name].metadata  # pydantic's Ge(...) and Le(...)
-    low = next(m.ge for m in metadata if hasattr(m, "ge"))
-    high = next(m.le for m in metadata if hasattr(m, "le"))
-    return float(low), float(high)
+def _bounds(name: str, model: type[BaseModel] = ModelSettings) -> tuple[float, float, bool]:
+    """The request model's own limits for a setting, so the console never disagrees: low,
+    high, and whether low itself is refused (pydantic's Gt rather than Ge)."""
+    low, high, above = 0.0, math.inf, False
+    for limit in model.model_fields[name].metadata:
+        if getattr(limit, "ge", None) is not None:
+            low = float(limit.ge)
+        if getattr(limit, "gt", None) is not None:
+            low, above = float(limit.gt), True
+        if getattr(limit, "le", None) is not None:
+            high = float(limit.le)
+    return low, high, above
 
 
 @dataclass(frozen=True)
@@ -56,12 +68,17 @@ class RunRequest:
     default_format: str = "text"  # the template's own response_format, used when unset here
 
 
-def parse_settings(raw: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+def _number(value: float) -> str:
+    return f"{int(value):,}" if value.is_integer() else f"{value:g}"
+
+
+def parse_settings(raw: dict[str, str], fields: dict[str, type] = NUMERIC_SETTINGS,
+                   model: type[BaseModel] = ModelSettings) -> tuple[dict[str, Any], list[str]]:
     """The column's model_config from its inputs; problems name the field and the fix."""
     config: dict[str, Any] = {}
     problems: list[str] = []
-    for name, kind in NUMERIC_SETTINGS.items():
-        low, high = _bounds(name)
+    for name, kind in fields.items():
+        low, high, above = _bounds(name, model)
         text = raw.get(name, "").strip()
         if not text:
             continue
@@ -70,8 +87,9 @@ def parse_settings(raw: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
         except ValueError:
             problems.append(f"{name} must be {'a whole number' if kind is int else 'a number'}")
             continue
-        if not low <= value <= high:
-            problems.append(f"{name} must be between {low:g} and {high:g}")
+        if not (low < value if above else low <= value) or value > high:
+            problems.append(f"{name} must be more than {_number(low)}" if high == math.inf
+                            else f"{name} must be between {_number(low)} and {_number(high)}")
             continue
         config[name] = value
     return config, problems
@@ -151,6 +169,15 @@ class OutputColumn(Vertical):
                 yield Label("format", classes="setting-label")
                 yield Select([(f, f) for f in RESPONSE_FORMATS], compact=True,
                              prompt="template's", id="response_format", classes="format")
+            with Horizontal(classes="settings-row simulator-row"):
+                yield Label("sim delay", classes="setting-label")
+                yield Input(placeholder="ms", compact=True, id="latency_ms", classes="num")
+                yield Label("tok/s", classes="setting-label")
+                yield Input(placeholder="max", compact=True, id="tokens_per_second",
+                            classes="num")
+                yield Label("fail", classes="setting-label")
+                yield Select([(f, f) for f in FAILURES], compact=True, prompt="no",
+                             id="fail", classes="format")
         yield Static("", classes="settings-problem")
         with TabbedContent(initial=f"output-{self.index}"):
             with TabPane("Output", id=f"output-{self.index}"):
@@ -162,6 +189,11 @@ class OutputColumn(Vertical):
 
     def on_mount(self) -> None:
         self._set_meta(self.ready_line())
+        self._show_simulator_row()
+
+    @on(Select.Changed, "#model")
+    def _show_simulator_row(self) -> None:
+        self.query_one(".simulator-row").display = self.query_one("#model").value == SIMULATOR
 
     def ready_line(self) -> str:
         app = cast("PeApp", self.app)
@@ -179,6 +211,7 @@ class OutputColumn(Vertical):
             select.value = current
         elif default_model in models:
             select.value = default_model
+        self._show_simulator_row()
 
     # ------------------------------------------------------------------ state
 
@@ -191,12 +224,26 @@ class OutputColumn(Vertical):
         return self._worker is not None and self._worker.state in (WorkerState.PENDING,
                                                                     WorkerState.RUNNING)
 
+    def toggle_output(self) -> None:
+        tabs = self.query_one(TabbedContent)
+        output = f"output-{self.index}"
+        tabs.active = f"rendered-{self.index}" if tabs.active == output else output
+
     def model_config(self) -> tuple[dict[str, Any], list[str]]:
         raw = {name: self.query_one(f"#{name}", Input).value for name in NUMERIC_SETTINGS}
         config, problems = parse_settings(raw)
         model = self.query_one("#model", Select).value
         if isinstance(model, str):
             config["model"] = model
+        if model == SIMULATOR:
+            raw = {name: self.query_one(f"#{name}", Input).value for name in SIMULATOR_SETTINGS}
+            simulate, more = parse_settings(raw, SIMULATOR_SETTINGS, SimulateOptions)
+            problems += more
+            fail = self.query_one("#fail", Select).value
+            if isinstance(fail, str):
+                simulate["fail"] = fail
+            if simulate:
+                config["simulate"] = simulate
         problem_line = self.query_one(".settings-problem", Static)
         problem_line.update("\n".join(f"✗ {p}" for p in problems))
         problem_line.set_class(bool(problems), "-shown")

@@ -150,8 +150,9 @@ class VariableField(Vertical):
         return value, problem
 
 
-class VariablesForm(VerticalScroll):
-    """Holds what was typed per template, so switching templates and back loses nothing."""
+class VariablesForm(VerticalScroll, can_focus=False):
+    """Holds what was typed per template, so switching templates and back loses nothing.
+    Not a Tab stop itself: Tab goes from field to field (it still scrolls to the focused)."""
 
     DEFAULT_CSS = """
     VariablesForm { height: auto; max-height: 1fr; }
@@ -162,15 +163,19 @@ class VariablesForm(VerticalScroll):
         self.template_key: str | None = None
         self._typed: dict[str, dict[str, str | bool]] = {}
 
-    def show(self, template_key: str | None, variables: list[dict[str, Any]]) -> AwaitMount:
-        """Replaces the fields; await the result to use them (e.g. to focus one)."""
+    def show(self, template_key: str | None, variables: list[dict[str, Any]],
+             empty: str = "This template takes no variables.") -> AwaitMount:
+        """Replaces the fields; await the result to use them (e.g. to focus one). `empty` is
+        said when there are none; with no template at all, nothing is."""
         self._remember()
         self.template_key = template_key
         self.remove_children()
         typed = self._typed.get(template_key or "", {})
         specs = [VariableSpec.from_template(v) for v in variables]
+        if not specs and template_key is None:
+            return self.mount_all([])  # no template open: the template info says what to do
         if not specs:
-            return self.mount(Static("This template takes no variables.", classes="hint"))
+            return self.mount_all([Static(empty, classes="hint")] if empty else [])
         return self.mount_all(VariableField(spec, typed.get(spec.name)) for spec in specs)
 
     def typed(self) -> dict[str, dict[str, str | bool]]:
