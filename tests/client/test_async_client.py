@@ -274,6 +274,7 @@ async def test_stream_yields_deltas_then_the_completed_execution(server: ServerH
     settings = {"simulate": {"output_tokens": 300, "tokens_per_second": 6000}}
     async with client_for(server) as client:
         async with client.stream(prompt="Write about terminals", model_config=settings) as stream:
+            started_as = stream.execution_id  # known before any event
             events = [event async for event in stream]
             assert stream.text == "".join(e.text for e in events if isinstance(e, TextDelta))
             final = await stream.final_execution()
@@ -283,6 +284,7 @@ async def test_stream_yields_deltas_then_the_completed_execution(server: ServerH
         assert isinstance(last, ExecutionCompleted)
         assert last.execution == final
         assert isinstance(final, ExecutionResult) and final.status == "completed"
+        assert started_as == final.execution_id
         assert final.content == stream.text and final.content
         stored = await client.executions.get(final.execution_id)
         assert stored.status == "completed" and stored.content == final.content

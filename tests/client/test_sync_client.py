@@ -164,6 +164,7 @@ def test_stream_events_text_and_final_execution(server: ServerHandle) -> None:
     with client_for(server) as client:
         with client.stream(prompt="Stream me", model_config=settings) as stream:
             assert isinstance(stream, ExecutionStream)
+            started_as = stream.execution_id  # known before any event
             events = list(stream)
             final = stream.final_execution()
             assert stream.get_text() == final.content
@@ -173,6 +174,7 @@ def test_stream_events_text_and_final_execution(server: ServerHandle) -> None:
         assert stream.text == final.content == "".join(
             e.text for e in events if isinstance(e, TextDelta))
         assert client.executions.get(final.execution_id).content == final.content
+        assert started_as == final.execution_id
 
         with client.stream(prompt="Stream me", model_config=settings) as stream:
             assert stream.get_text() == final.content

@@ -297,6 +297,26 @@ async def test_a_failed_run_shows_its_execution_id(console_server: ServerHandle,
         assert "exec_" in text_of(column(app).query_one(".metadata", Static))
 
 
+async def test_a_cancelled_stream_shows_its_stored_execution_id(console_server: ServerHandle,
+                                                                tmp_path: Path) -> None:
+    app = make_app(console_server, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert app.playground is not None
+        app.playground.extra_model_config = {"simulate": {"hold_after_tokens": 5}}
+        await fill(pilot, app, "analysis_template", data="x")
+        await pilot.press("ctrl+enter")
+        await wait_for(pilot, lambda: column(app).view.text)
+        await pilot.press("escape")
+        meta = column(app).query_one(".metadata", Static)
+        await wait_for(pilot, lambda: "cancelled after" in text_of(meta))
+        execution_id = text_of(meta).split("\n")[1].split()[0]
+        assert execution_id.startswith("exec_")
+        with console_server.client() as http:
+            await wait_for(pilot, lambda: http.get(f"/executions/{execution_id}").json()
+                           .get("status") == "cancelled")
+
+
 async def test_raw_prompt_placeholders_get_fields_and_are_filled(
         console_server: ServerHandle, tmp_path: Path) -> None:
     app = make_app(console_server, tmp_path)

@@ -27,6 +27,10 @@ def test_deltas_then_one_completed_equal_to_the_stored_execution(client: httpx.C
     assert kinds[-1] == "completed" and kinds.count("completed") == 1
     assert set(kinds[:-1]) == {"delta"} and len(kinds) > 3
     completed = events[-1][1]
+    with connect_sse(client, "POST", "/execute", json={"prompt": "hi", "stream": True}) as source:
+        streamed_id = source.response.headers["x-execution-id"]
+        last = [json.loads(e.data) for e in source.iter_sse()][-1]
+    assert last["execution_id"] == streamed_id
     text = "".join(str(data["delta"]) for kind, data in events if kind == "delta")
     assert completed["content"] == text
     assert completed["status"] == "completed"
@@ -62,6 +66,8 @@ def test_disconnect_cancels_and_keeps_the_partial_content(client: httpx.Client) 
             "model_config": {"simulate": {"tokens_per_second": 50, "output_tokens": 2000}}}
     received = ""
     with connect_sse(client, "POST", "/execute", json=body) as source:
+        # Known before any event: the client that stops early can find what was stored.
+        execution_id = source.response.headers["x-execution-id"]
         for event in source.iter_sse():
             received += json.loads(event.data)["delta"]
             if len(received) > 40:
@@ -75,7 +81,7 @@ def test_disconnect_cancels_and_keeps_the_partial_content(client: httpx.Client) 
                 break
         assert time.monotonic() < deadline, "execution was not stored as cancelled"
         time.sleep(0.05)
-    assert record["status"] == "cancelled"
+    assert record["status"] == "cancelled" and record["execution_id"] == execution_id
     assert record["content"].startswith(received)
     assert len(record["content"]) < 2000 * 4  # the provider call stopped early
     assert record["metadata"]["finish_reason"] == "cancelled"

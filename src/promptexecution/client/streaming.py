@@ -32,6 +32,7 @@ class _StreamState:
         self.final: ExecutionResult | None = None
         self.error: APIError | None = None
         self.request_id: str | None = None
+        self.execution_id: str | None = None  # from X-Execution-Id, before any event
         self.opened = time.monotonic()
 
     @property
@@ -108,6 +109,7 @@ class AsyncExecutionStream:
         self._state.opened = time.monotonic()
         self._response = await self._client._open_stream(self._spec)
         self._state.request_id = self._response.headers.get("x-request-id")
+        self._state.execution_id = self._response.headers.get("x-execution-id")
         self._iterator = EventSource(self._response).aiter_sse()
         return self
 
@@ -119,6 +121,12 @@ class AsyncExecutionStream:
     def text(self) -> str:
         """The text received so far."""
         return self._state.text
+
+    @property
+    def execution_id(self) -> str | None:
+        """The stored execution this stream is (our server's X-Execution-Id), known from the
+        start: a stream stopped or cut off early can still be found in history."""
+        return self._state.execution_id
 
     def __aiter__(self) -> AsyncIterator[StreamEvent]:
         return self._events()
@@ -165,6 +173,7 @@ class ExecutionStream:
         self._state.opened = time.monotonic()
         self._response = self._client._open_stream(self._spec)
         self._state.request_id = self._response.headers.get("x-request-id")
+        self._state.execution_id = self._response.headers.get("x-execution-id")
         self._iterator = EventSource(self._response).iter_sse()
         return self
 
@@ -175,6 +184,11 @@ class ExecutionStream:
     @property
     def text(self) -> str:
         return self._state.text
+
+    @property
+    def execution_id(self) -> str | None:
+        """As AsyncExecutionStream.execution_id."""
+        return self._state.execution_id
 
     def __iter__(self) -> Iterator[StreamEvent]:
         if self._iterator is None:

@@ -146,6 +146,7 @@ class OutputColumn(Vertical):
         self._streaming_run = False
         self._countdown: Timer | None = None
         self.ran_on: str | None = None  # the profile the last run was sent on
+        self._execution_id: str | None = None  # the stream's, known before its end
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="settings"):
@@ -193,7 +194,8 @@ class OutputColumn(Vertical):
 
     @on(Select.Changed, "#model")
     def _show_simulator_row(self) -> None:
-        self.query_one(".simulator-row").display = self.query_one("#model").value == SIMULATOR
+        model = self.query_one("#model", Select).value
+        self.query_one(".simulator-row").display = model == SIMULATOR
 
     def ready_line(self) -> str:
         app = cast("PeApp", self.app)
@@ -339,6 +341,7 @@ class OutputColumn(Vertical):
         app = cast("PeApp", self.app)
         client = app.client_or_none()
         self._streaming_run = stream
+        self._execution_id = None
         self.ran_on = app.profile_name
         if client is None:
             self._show_error(NotSent(app.not_connected()))
@@ -351,6 +354,7 @@ class OutputColumn(Vertical):
         try:
             if stream:
                 async with client.stream(**args) as events:
+                    self._execution_id = events.execution_id
                     self._set_meta("streaming…", "-running")
                     async for event in events:
                         if isinstance(event, TextDelta):
@@ -365,7 +369,8 @@ class OutputColumn(Vertical):
         except StreamInterruptedError as exc:
             self.view.finish()
             self._show_error(exc)
-            self._set_meta(f"cut off · {len(self.view.text):,} characters kept", "-failed")
+            self._set_meta(self._on_profile(f"cut off · {len(self.view.text):,} characters "
+                                            f"kept{self._stored()}"), "-failed")
         except APIError as exc:
             self.view.finish()
             self._show_error(exc)
@@ -375,8 +380,9 @@ class OutputColumn(Vertical):
             if self.is_attached:
                 self.view.finish()
                 kept = len(self.view.text)
-                self._set_meta(f"cancelled after {self._clock() - started:.1f}s · "
-                               f"{kept:,} characters kept", "-cancelled")
+                self._set_meta(self._on_profile(
+                    f"cancelled after {self._clock() - started:.1f}s · {kept:,} characters "
+                    f"kept{self._stored()}"), "-cancelled")
             raise
         except Exception as exc:  # anything else is shown in place too, never swallowed
             if self.is_attached:
@@ -396,6 +402,10 @@ class OutputColumn(Vertical):
         rendered = self.query_one(f"#rendered-view-{self.index}", StreamView)
         rendered.set_text(execution.rendered_prompt or "(not returned by the server)")
         self._set_meta(self._on_profile(metadata_line(execution)), "-done")
+
+    def _stored(self) -> str:
+        """A stopped or cut-off stream is stored too: its id, so it can be found."""
+        return f"\n{self._execution_id} (stored)" if self._execution_id else ""
 
     def _on_profile(self, line: str) -> str:
         """A run that ends after a profile switch says whose it was (its cost is that

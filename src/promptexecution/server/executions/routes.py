@@ -98,7 +98,10 @@ async def execute(request: Request) -> Any:
 
         stopped = shutting_down(execution_id=prepared.execution_id)
         return EventStreamResponse(
-            events(), on_close=release, ping_interval=ctx.config.ping_interval,
+            # Sent before the first event, so a client that stops early (or is cut off)
+            # still knows which stored execution its partial text belongs to.
+            events(), headers=[(b"x-execution-id", prepared.execution_id.encode())],
+            on_close=release, ping_interval=ctx.config.ping_interval,
             stopping=ctx.stopping.event,
             farewell=lambda: sse("error", stopped.body(request_id, ctx.timestamp())),
         )
