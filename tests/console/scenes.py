@@ -24,6 +24,7 @@ from promptexecution.console.config import ConsoleConfig, Profile
 from promptexecution.console.widgets.output_column import OutputColumn
 from promptexecution.console.widgets.variables_form import VariableField
 from promptexecution.server.core.clock import FixedClock, IdSource
+from promptexecution.server.core.config import ServerConfig
 from tests.conftest import ServerHandle, running_server
 
 SIZE = (140, 42)
@@ -33,16 +34,22 @@ START = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)
 RunBefore = Callable[[Pilot[Any]], Awaitable[None]]
 
 
+# A plan whose burst is one request a minute: the second run of a scene meets a 429.
+LIMITED = ServerConfig(plans={"basic": {"burst_per_minute": 1, "requests_per_hour": 100,
+                                        "concurrent": 1}})
+
+
 @contextmanager
-def scene_server(data_dir: Path) -> Iterator[ServerHandle]:
+def scene_server(data_dir: Path, config: ServerConfig | None = None) -> Iterator[ServerHandle]:
     with running_server(data_dir, clock=FixedClock(START), ids=IdSource(seed=7),
-                        monotonic=lambda: 1000.0, port=PORT) as handle:
+                        monotonic=lambda: 1000.0, port=PORT, config=config) as handle:
         yield handle
 
 
-def scene_app(server: ServerHandle, config_dir: Path, theme: str = "pe-dark") -> PeApp:
+def scene_app(server: ServerHandle, config_dir: Path, theme: str = "pe-dark",
+              plan: str | None = None) -> PeApp:
     # The key is random per data dir; naming it by env var keeps Settings' listing stable.
-    os.environ["PE_SCENE_KEY"] = server.local_key
+    os.environ["PE_SCENE_KEY"] = server.make_key(plan) if plan else server.local_key
     config = ConsoleConfig(
         profiles={"local": Profile("local"),
                   "demo": Profile("demo", server.base_url, api_key_env="PE_SCENE_KEY")},
@@ -163,6 +170,25 @@ async def raw_prompt(pilot: Pilot[Any]) -> None:
     await pilot.pause()
 
 
+async def rate_limited(pilot: Pilot[Any]) -> None:
+    """A raw prompt run twice on a plan with a burst of one: the second is a 429, counted
+    down in place."""
+    app = await ready(pilot)
+    await pilot.press("ctrl+t", *"Name three teas.")
+    await _run(pilot, app)
+    await _run(pilot, app)
+
+
+async def one_match(pilot: Pilot[Any]) -> None:
+    """A wide terminal: the source pane grows, the list is as tall as what matches."""
+    app = await ready(pilot)
+    assert app.playground is not None
+    app.playground.query_one("#template-filter", Input).value = "analysis"
+    await pilot.pause()
+    await fill(pilot, app, "analysis_template", data="Q3 revenue rose 12% while churn fell")
+    await _run(pilot, app)
+
+
 async def settings(pilot: Pilot[Any]) -> None:
     await ready(pilot)
     await pilot.press("f9")
@@ -180,6 +206,12 @@ class Scene:
     name: str
     run_before: RunBefore
     theme: str = "pe-dark"
+    size: tuple[int, int] = SIZE
+    plan: str | None = None  # the demo profile's key is on a new account of this plan
+
+    @property
+    def server_config(self) -> ServerConfig | None:
+        return LIMITED if self.plan else None
 
 
 SCENES = [
@@ -193,4 +225,10 @@ SCENES = [
     Scene("help", help_screen),
     Scene("theme-pe-light", finished, "pe-light"),
     Scene("theme-pe-solarized", finished, "pe-solarized"),
+    Scene("playground-rate-limited", rate_limited, plan="basic"),
+    Scene("small-playground", idle, size=(80, 24)),
+    Scene("small-finished", finished, size=(80, 24)),
+    Scene("small-settings", settings, size=(80, 24)),
+    Scene("small-help", help_screen, size=(80, 24)),
+    Scene("wide-playground", one_match, size=(200, 55)),
 ]

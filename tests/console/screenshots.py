@@ -10,15 +10,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .scenes import SCENES, SIZE, Scene, scene_app, scene_server
+from .scenes import SCENES, Scene, scene_app, scene_server
 
 OUT = Path(__file__).resolve().parents[2] / "screenshots"
 
 
 async def shoot(scene: Scene, work: Path) -> Path:
-    with scene_server(work / "data") as server:
-        app = scene_app(server, work / "config", theme=scene.theme)
-        async with app.run_test(size=SIZE) as pilot:
+    with scene_server(work / "data", scene.server_config) as server:
+        app = scene_app(server, work / "config", theme=scene.theme, plan=scene.plan)
+        async with app.run_test(size=scene.size) as pilot:
             await scene.run_before(pilot)
             app.save_screenshot(filename=f"{scene.name}.svg", path=str(OUT))
     return OUT / f"{scene.name}.svg"

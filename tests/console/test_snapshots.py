@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from .scenes import SCENES, SIZE, Scene, scene_app, scene_server
+from .scenes import SCENES, Scene, scene_app, scene_server
 
 
 @pytest.mark.parametrize("scene", SCENES, ids=[s.name for s in SCENES])
 def test_snapshot(scene: Scene, snap_compare: Any, tmp_path: Path) -> None:
-    with scene_server(tmp_path / "data") as server:
-        app = scene_app(server, tmp_path / "config", theme=scene.theme)
-        assert snap_compare(app, run_before=scene.run_before, terminal_size=SIZE)
+    with scene_server(tmp_path / "data", scene.server_config) as server:
+        app = scene_app(server, tmp_path / "config", theme=scene.theme, plan=scene.plan)
+        assert snap_compare(app, run_before=scene.run_before, terminal_size=scene.size)

@@ -95,9 +95,10 @@ class PlaygroundScreen(ModeScreen):
                         yield Static("", id="template-info")
                         yield VariablesForm(id="variables")
                     with TabPane("Raw prompt", id="source-raw"):
+                        save = self.pe.hint_key("playground.save_template")
                         yield TextArea(id="raw-prompt", soft_wrap=True,
                                        placeholder="Write a prompt. {{name}} gets a field "
-                                                   "below; ctrl+s saves it as a template.")
+                                                   f"below; {save} saves it as a template.")
                         yield VariablesForm(id="raw-variables")
                 yield Static("", id="source-problems", classes="error")
             with Horizontal(id="columns"):
@@ -262,8 +263,9 @@ class PlaygroundScreen(ModeScreen):
         option_list.clear_options()
         option_list.add_options(Option(_template_line(t), id=t.template_id) for t in shown)
         if not self.templates:
-            option_list.add_option(Option("[dim]no templates yet: write a raw prompt, "
-                                          "ctrl+s saves it[/]", disabled=True))
+            save = escape(self.pe.hint_key("playground.save_template"))
+            option_list.add_option(Option(f"[dim]no templates yet: write a raw prompt, "
+                                          f"{save} saves it[/]", disabled=True))
         elif not shown:
             option_list.add_option(Option("[dim]no template matches[/]", disabled=True))
         if self.selected is not None and _has_option(option_list, self.selected.template_id):
@@ -410,6 +412,7 @@ class PlaygroundScreen(ModeScreen):
         index = max(c.index for c in columns) + 1
         column = OutputColumn(index, self.models, self.default_model, self.pe.clock)
         self.query_one("#columns").mount(column)
+        self._comparing(len(columns) + 1)
         column.call_after_refresh(column.show_defaults,
                                   self.selected.default_config if self.selected else None)
 
@@ -420,6 +423,11 @@ class PlaygroundScreen(ModeScreen):
         last = columns[-1]
         last.cancel()
         last.remove()
+        self._comparing(len(columns) - 1)
+
+    def _comparing(self, columns: int) -> None:
+        """Compare columns need the width more than the source pane does (app.tcss)."""
+        self.query_one("#playground-body").set_class(columns > 1, "-comparing")
 
     def action_copy_output(self) -> None:
         column = next((c for c in self.columns if c.has_focus_within), self.columns[0])

@@ -170,15 +170,15 @@ class OutputColumn(Vertical):
                 yield Label("format", classes="setting-label")
                 yield Select([(f, f) for f in RESPONSE_FORMATS], compact=True,
                              prompt="template's", id="response_format", classes="format")
-            with Horizontal(classes="settings-row simulator-row"):
+                yield Label("fail", classes="setting-label simulator-only")
+                yield Select([(f, f) for f in FAILURES], compact=True, prompt="no",
+                             id="fail", classes="format simulator-only")
+            with Horizontal(classes="settings-row simulator-only"):
                 yield Label("sim delay", classes="setting-label")
                 yield Input(placeholder="ms", compact=True, id="latency_ms", classes="num")
                 yield Label("tok/s", classes="setting-label")
                 yield Input(placeholder="max", compact=True, id="tokens_per_second",
                             classes="num")
-                yield Label("fail", classes="setting-label")
-                yield Select([(f, f) for f in FAILURES], compact=True, prompt="no",
-                             id="fail", classes="format")
         yield Static("", classes="settings-problem")
         with TabbedContent(initial=f"output-{self.index}"):
             with TabPane("Output", id=f"output-{self.index}"):
@@ -194,8 +194,9 @@ class OutputColumn(Vertical):
 
     @on(Select.Changed, "#model")
     def _show_simulator_row(self) -> None:
-        model = self.query_one("#model", Select).value
-        self.query_one(".simulator-row").display = model == SIMULATOR
+        simulator = self.query_one("#model", Select).value == SIMULATOR
+        for widget in self.query(".simulator-only"):
+            widget.display = simulator
 
     def ready_line(self) -> str:
         app = cast("PeApp", self.app)
