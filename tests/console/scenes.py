@@ -56,7 +56,7 @@ def scene_app(server: ServerHandle, config_dir: Path, theme: str = "pe-dark",
         default_profile="demo", theme=theme)
     # A fixed config path: the help screen shows it. Scenes never save the config.
     return PeApp(config, config_path=Path("/tmp/pe-scenes/config.toml"), clock=lambda: 0.0,
-                 output_file=config_dir / "last-output.txt", heartbeat=3600,
+                 output_file=config_dir / "last-output.txt", heartbeat=3600, freshness=3600,
                  draft_file=config_dir / "draft.json")
 
 

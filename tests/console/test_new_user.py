@@ -18,7 +18,6 @@ from promptexecution.console.app import PeApp
 from promptexecution.console.commands import ActionCommands
 from promptexecution.console.config import ConsoleConfig, Profile
 from promptexecution.console.screens.help import HelpScreen
-from promptexecution.console.screens.playground import PlaygroundScreen
 from promptexecution.console.screens.save_template import SaveTemplateScreen
 from promptexecution.console.widgets.header import SessionLine
 from promptexecution.console.widgets.variables_form import VariableField, VariablesForm
@@ -135,9 +134,8 @@ async def test_a_server_that_dies_while_idle_is_noticed_within_seconds(tmp_path:
 
 
 async def test_a_reconnect_reloads_what_the_playground_shows(
-        console_server: ServerHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(PlaygroundScreen, "FRESHNESS_EVERY", 3600)  # only the reconnect
-    app = make_app(console_server, tmp_path)
+        console_server: ServerHandle, tmp_path: Path) -> None:
+    app = make_app(console_server, tmp_path, freshness=3600)  # only the reconnect reloads
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         session = app.session
@@ -185,10 +183,9 @@ async def test_a_429_counts_down_its_wait_and_the_header_shows_the_burst_left(
 # ----------------------------------------------------------------------- templates
 
 
-async def test_templates_made_elsewhere_appear_and_ctrl_l_reloads(
-        console_server: ServerHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(PlaygroundScreen, "FRESHNESS_EVERY", 0.3)
-    app = make_app(console_server, tmp_path)
+async def test_templates_made_elsewhere_appear_within_seconds(
+        console_server: ServerHandle, tmp_path: Path) -> None:
+    app = make_app(console_server, tmp_path, freshness=0.3)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         playground = app.playground
@@ -199,9 +196,22 @@ async def test_templates_made_elsewhere_appear_and_ctrl_l_reloads(
         await wait_for(pilot, lambda: any(t.name == "from_curl" for t in playground.templates))
         # The open template was unchanged: what was typed stays.
         assert playground.query_one(VariableField).raw == "still here"
-        monkeypatch.setattr(PlaygroundScreen, "FRESHNESS_EVERY", 3600)
+
+
+async def test_ctrl_l_reloads_the_templates(console_server: ServerHandle,
+                                            tmp_path: Path) -> None:
+    app = make_app(console_server, tmp_path, freshness=3600)  # only the key reloads
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        playground = app.playground
+        assert playground is not None
+        with console_server.client() as http:
+            http.post("/templates", json={"name": "made_with_curl", "prompt": "x"})
+        await pilot.pause(0.3)
+        assert not any(t.name == "made_with_curl" for t in playground.templates)
         await pilot.press("ctrl+l")
-        await wait_for(pilot, lambda: any("Reloading" in n for n in notes(app)))
+        await wait_for(pilot, lambda: any(t.name == "made_with_curl"
+                                          for t in playground.templates))
 
 
 async def test_with_no_templates_the_form_says_how_to_make_one(console_server: ServerHandle,

@@ -80,6 +80,7 @@ class PeApp(App[None]):
         embedded: EmbeddedServer | None = None,
         output_file: Path | None = None,
         heartbeat: float = 2.0,
+        freshness: float = 5.0,
         draft_file: Path | None = None,
         handle_signals: bool = False,
     ) -> None:
@@ -90,6 +91,9 @@ class PeApp(App[None]):
         self._embedded = embedded
         self._output_file = output_file
         self._heartbeat = heartbeat
+        # How often a screen compares what it shows with the server (one cheap read each),
+        # so things made elsewhere appear without a restart.
+        self.freshness = freshness
         self._handle_signals = handle_signals  # only `pe` itself; tests keep their signals
         self.draft_file = draft_file or default_draft_path()
         self._startup_notes: list[tuple[str, str]] = []

@@ -65,9 +65,6 @@ class PlaygroundScreen(ModeScreen):
         Binding("ctrl+g", "toggle_output", "Output ⇄ Rendered prompt",
                 id="playground.output_tab", priority=True, show=False),
     ]
-    # How often the list is compared with the server's (one cheap read): templates made or
-    # changed elsewhere appear without a restart.
-    FRESHNESS_EVERY = 5.0
 
     def __init__(self) -> None:
         super().__init__(id="playground")
@@ -108,7 +105,7 @@ class PlaygroundScreen(ModeScreen):
         self.query_one("#template-list", OptionList).loading = True
         self._restore_draft()
         self.watch(self.app, "status", self._status_changed, init=True)
-        self.set_interval(self.FRESHNESS_EVERY, self._check_freshness)
+        self.set_interval(self.pe.freshness, self._check_freshness)
 
     @on(TextArea.Changed, "#raw-prompt")
     def _raw_prompt_changed(self) -> None:
