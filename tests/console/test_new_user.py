@@ -6,6 +6,8 @@ simulator's knobs, and the frame at 80x24 and 200x55."""
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from promptexecution.console.widgets.header import SessionLine
 from promptexecution.console.widgets.variables_form import VariableField, VariablesForm
 from promptexecution.server.core.config import ServerConfig
 from tests.conftest import ServerHandle, running_server
+from tests.server.processes import serving
 
 from .conftest import make_app
 from .scenes import fill, ready, wait_for
@@ -131,6 +134,25 @@ async def test_a_server_that_dies_while_idle_is_noticed_within_seconds(tmp_path:
             srv.server.should_exit = True
             await wait_for(pilot, lambda: app.status.state == "offline", limit=6)
             assert "offline" in header(app)
+
+
+async def test_a_hung_server_is_noticed_within_seconds_and_its_return_too(
+        tmp_path: Path) -> None:
+    """SIGSTOP: the socket stays open and nothing answers, as with a dropped network."""
+    with serving(tmp_path / "data") as (proc, url):
+        key = (tmp_path / "data" / "local.key").read_text().strip()
+        config = ConsoleConfig(profiles={"s": Profile("s", url, api_key=key)},
+                               default_profile="s")
+        app = PeApp(config, config_path=tmp_path / "c.toml", draft_file=tmp_path / "d.json")
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(pilot)
+            os.kill(proc.pid, signal.SIGSTOP)
+            try:
+                await wait_for(pilot, lambda: app.status.state != "connected", limit=8)
+                assert "connected" not in header(app).replace("connecting", "")
+            finally:
+                os.kill(proc.pid, signal.SIGCONT)
+            await wait_for(pilot, lambda: app.status.state == "connected", limit=20)
 
 
 async def test_a_reconnect_reloads_what_the_playground_shows(
@@ -270,7 +292,8 @@ async def test_a_second_run_during_a_stream_says_it_cancelled_the_first(
         await wait_for(pilot, lambda: column(app).view.text)
         app.playground.extra_model_config = {}
         await pilot.press("ctrl+enter")
-        await wait_for(pilot, lambda: any("was cancelled" in n for n in notes(app)))
+        await wait_for(pilot, lambda: any("was stopped (the server records it cancelled)" in n
+                                          for n in notes(app)))
         await finished(pilot, column(app))
 
 
@@ -425,3 +448,178 @@ async def test_the_frame_at_80x24_and_200x55(console_server: ServerHandle, tmp_p
         assert dialog.region.right <= size[0] and dialog.region.bottom <= size[1]
         table = app.screen.query_one(DataTable)
         assert table.row_count == len(app.binding_ids())
+
+
+# ------------------------------------------------------- what a fresh-eyes review found
+
+
+async def test_run_right_after_typing_a_placeholder_waits_for_its_field(
+        console_server: ServerHandle, tmp_path: Path) -> None:
+    app = make_app(console_server, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("ctrl+t", *"Tell me about {{topic}}", "ctrl+enter")  # no pause
+        await pilot.pause()
+        assert app.is_running
+        assert "topic: required" in text_of(app.screen.query_one("#source-problems", Static))
+
+
+async def test_values_typed_in_later_sessions_win_over_older_drafts(
+        console_server: ServerHandle, tmp_path: Path) -> None:
+    for value in ("green tea", "black tea"):
+        app = make_app(console_server, tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(pilot)
+            await fill(pilot, app, "analysis_template", data=value)
+            await app.action_quit()
+    app = make_app(console_server, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert app.playground is not None
+        await wait_for(pilot, lambda: app.playground.query(VariableField))  # type: ignore
+        assert app.playground.query_one(VariableField).raw == "black tea"
+
+
+async def test_a_refresh_never_pulls_the_user_out_of_the_raw_prompt(
+        console_server: ServerHandle, tmp_path: Path) -> None:
+    app = make_app(console_server, tmp_path, freshness=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        playground = app.playground
+        assert playground is not None
+        await fill(pilot, app, "analysis_template", data="x")
+        await pilot.press("ctrl+t", *"raw ")
+        with console_server.client() as http:
+            http.post("/templates", json={"name": "appears_meanwhile", "prompt": "x"})
+        await wait_for(pilot, lambda: any(t.name == "appears_meanwhile"
+                                          for t in playground.templates))
+        await pilot.pause(0.3)
+        await pilot.press(*"text")
+        assert playground.query_one("#source-tabs", TabbedContent).active == "source-raw"
+        assert playground.query_one("#raw-prompt", TextArea).text == "raw text"
+
+
+async def test_opening_a_template_never_focuses_the_raw_prompts_fields(
+        console_server: ServerHandle, tmp_path: Path) -> None:
+    app = make_app(console_server, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        playground = app.playground
+        assert playground is not None
+        with console_server.client() as http:
+            http.post("/templates", json={"name": "no_vars", "prompt": "Say hi"})
+        playground.reload()
+        await wait_for(pilot, lambda: any(t.name == "no_vars" for t in playground.templates))
+        await pilot.press("ctrl+t", *"About {{topic}}")
+        await wait_for(pilot, lambda: playground.query_one("#raw-variables").query(
+            VariableField))
+        await playground.open_template("no_vars")
+        await pilot.pause()
+        assert playground.query_one("#source-tabs", TabbedContent).active == "source-template"
+        assert app.focused is playground.query_one("#template-list")
+
+
+async def test_switching_profile_forgets_the_old_accounts_templates(
+        console_server: ServerHandle, tmp_path: Path) -> None:
+    config = ConsoleConfig(profiles={
+        "ok": Profile("ok", console_server.base_url, api_key=console_server.local_key),
+        "bad": Profile("bad", console_server.base_url, api_key="pe_sk_live_wrong")},
+        default_profile="ok")
+    app = PeApp(config, config_path=tmp_path / "c.toml", draft_file=tmp_path / "d.json")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await fill(pilot, app, "analysis_template", data="x")
+        app.switch_profile("bad")
+        await wait_for(pilot, lambda: app.status.state == "unauthorized")
+        assert app.playground is not None
+        assert app.playground.templates == [] and app.playground.selected is None
+        assert app.known_templates() == []
+
+
+async def test_markup_in_descriptions_keys_and_names_is_shown_as_text(
+        console_server: ServerHandle, tmp_path: Path) -> None:
+    with console_server.client() as http:
+        http.post("/templates", json={"name": "odd", "prompt": "x",
+                                      "description": "close with [/] here"})
+    config = ConsoleConfig(profiles={"[b]x": Profile("[b]x", console_server.base_url,
+                                                     api_key=console_server.local_key)},
+                           default_profile="[b]x", bindings={"mode.settings": "[/]"})
+    app = PeApp(config, config_path=tmp_path / "c.toml", draft_file=tmp_path / "d.json")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"odd")
+        await pilot.pause(0.5)
+        assert app.is_running
+        await pilot.press("escape")
+        app.notify("a [/] in a message")
+        await pilot.pause()
+        assert app.is_running
+
+
+async def test_save_as_template_fits_and_shows_its_refusal_at_80x24(
+        console_server: ServerHandle, tmp_path: Path) -> None:
+    app = make_app(console_server, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("ctrl+t", *"A tagline for {{product}}", "ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SaveTemplateScreen))
+        await pilot.press(*"my tagline!", "enter")
+        await pilot.pause(0.3)
+        error = app.screen.query_one("#save-error", Static)
+        assert "Not saved" in text_of(error)
+        region = error.region.intersection(app.screen.query_one(".dialog").region)
+        assert region.height >= 1  # in view, not clipped away
+
+
+async def test_over_a_dialog_the_palette_offers_only_what_works_there(
+        console_server: ServerHandle, tmp_path: Path) -> None:
+    app = make_app(console_server, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("f1")
+        titles = [t for t, _, _ in ActionCommands(app.screen).entries()]
+        assert "Quit" in titles and "Compare +" not in titles
+
+
+async def test_an_action_without_a_key_is_hinted_through_the_palettes_own_key(
+        console_server: ServerHandle, tmp_path: Path) -> None:
+    app = make_app(console_server, tmp_path)
+    app.config.bindings = {"palette": "f3", "playground.run": "", "playground.copy": ""}
+    app._apply_keymap()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert "the palette (f3) runs" in text_of(column(app).query_one(".metadata", Static))
+        assert not [n for n in notes(app) if "is bound to" in n]  # unbound is no clash
+
+
+async def test_a_raw_prompt_with_thousands_of_placeholders_stays_responsive(
+        console_server: ServerHandle, tmp_path: Path) -> None:
+    app = make_app(console_server, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert app.playground is not None
+        await pilot.press("ctrl+t")
+        app.playground.query_one("#raw-prompt", TextArea).text = " ".join(
+            f"{{{{ v{i} }}}}" for i in range(5000))
+        form = app.playground.query_one("#raw-variables", VariablesForm)
+        await wait_for(pilot, lambda: form.query(VariableField), limit=20)
+        assert len(form.query(VariableField)) == 200
+        assert "5,000 placeholders" in " ".join(text_of(s) for s in form.query(".hint"))
+
+
+async def test_filters_and_single_braces_get_raw_prompt_fields(console_server: ServerHandle,
+                                                                tmp_path: Path) -> None:
+    app = make_app(console_server, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert app.playground is not None
+        await pilot.press("ctrl+t", *"Hi {{ name|upper }} from {place}")
+        form = app.playground.query_one("#raw-variables", VariablesForm)
+        await wait_for(pilot, lambda: len(form.query(VariableField)) == 2)
+        for field, value in zip(form.query(VariableField), ("bo", "Oslo"), strict=True):
+            field.editor.value = value  # type: ignore[attr-defined]
+        await pilot.press("ctrl+enter")
+        await finished(pilot, column(app))
+        assert column(app).last_execution.rendered_prompt == "Hi BO from Oslo"  # type: ignore

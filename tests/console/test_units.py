@@ -7,7 +7,11 @@ import pytest
 
 from promptexecution.client.types import ExecutionResult
 from promptexecution.console.screens.save_template import placeholders
-from promptexecution.console.widgets.output_column import metadata_line, parse_settings
+from promptexecution.console.widgets.output_column import (
+    _duration,
+    metadata_line,
+    parse_settings,
+)
 from promptexecution.console.widgets.stream_view import MarkdownBlocks
 from promptexecution.console.widgets.variables_form import VariableSpec, parse_value
 
@@ -57,6 +61,14 @@ def test_markdown_blocks_close_at_blank_lines_outside_fences_whatever_the_chunki
 def test_placeholders_in_order_of_first_use() -> None:
     prompt = "Hi {{ name }}, about {topic} and {{name}} again; not {{{x}}} or {a b}"
     assert placeholders(prompt) == ["name", "topic", "x"]
+    # The root name of an expression is the variable; Jinja's own names are not.
+    assert placeholders("{{ who|upper }} {{ range(3) }} {{- d.start }} {{ true }}") == [
+        "who", "d"]
+
+
+def test_waits_read_as_times() -> None:
+    assert [_duration(s) for s in (37, 60, 245, 3412, 7322)] == [
+        "37 s", "60 s", "4 min 05 s", "56 min 52 s", "2 h 02 min"]
 
 
 def test_parse_settings() -> None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
@@ -131,17 +132,20 @@ class PeApp(App[None]):
         one of them would never fire, so the user is told (the palette runs both)."""
         owners: dict[tuple[str, str], list[str]] = {}
         for where, binding in self.all_bindings():
-            for key in self.keys_for(binding).split(","):
+            for key in filter(None, (k.strip() for k in self.keys_for(binding).split(","))):
                 scopes = [where] if where != "everywhere" else ["everywhere", *SCREEN_SCOPES]
                 for scope in scopes:
-                    owners.setdefault((scope, key.strip()), []).append(binding.id or "")
+                    owners.setdefault((scope, key), []).append(binding.id or "")
         clashes = []
         for (_, key), ids in sorted(owners.items()):
             unique = sorted(set(ids))
             if len(unique) > 1:
+                palette = self.key_for("palette")
+                where = f"the palette ({palette})" if palette and palette != key else (
+                    "the palette (ctrl+p in the default keys)")
                 text = (f"{self.config_path}: [bindings] {key} is bound to "
-                        f"{' and '.join(unique)}; only one can have it. Give one another key; "
-                        "meanwhile ctrl+p runs either")
+                        f"{', '.join(unique[:-1])} and {unique[-1]}; only one can have it. "
+                        f"Give the others another key; meanwhile {where} runs each")
                 if text not in clashes:
                     clashes.append(text)
         return clashes
@@ -174,14 +178,21 @@ class PeApp(App[None]):
 
     def hint_key(self, binding_id: str) -> str:
         """A binding's key for hints in the UI's own words (`ctrl+enter`), or, when it has
-        none, the palette that runs it."""
-        return self.key_for(binding_id) or "ctrl+p"
+        none, the palette that runs it (with the palette's own key, if it has one)."""
+        key = self.key_for(binding_id)
+        if key:
+            return key
+        palette = self.key_for("palette")
+        return f"the palette ({palette})" if palette else "the palette"
 
     def not_connected(self) -> str:
         """Why nothing can be sent right now, and what to do, in the user's words."""
         status = self.status
         where = status.base_url or "the embedded server"
         settings = self.hint_key("mode.settings").upper()
+        if status.state == "unauthorized" and status.message.startswith("MISSING_API_KEY"):
+            return (f"profile {status.profile} has no key; give it one in Settings "
+                    f"({settings}), or export PE_API_KEY")
         if status.state == "unauthorized":
             return (f"the server refused the key of profile {status.profile} "
                     f"({status.message or 'invalid key'}); fix it in Settings ({settings})")
@@ -201,7 +212,7 @@ class PeApp(App[None]):
 
     def on_mount(self) -> None:
         for message, severity in self._startup_notes:
-            self.notify(message, severity=severity, timeout=10, markup=False)  # type: ignore[arg-type]
+            self.notify(message, severity=severity, timeout=10)  # type: ignore[arg-type]
         self.switch_profile(self.profile_name, announce=False)
         self.set_interval(self._heartbeat, self._check_connection)
         if self._handle_signals:
@@ -227,9 +238,11 @@ class PeApp(App[None]):
         """A quiet server may have gone away: one cheap read (it counts against no limit)
         tells. A failure turns the state offline, which starts reconnecting."""
         session = self.session
-        if session is not None and session.status.state == "connected":
-            self.run_worker(session.check(), group="heartbeat", exclusive=True,
-                            exit_on_error=False)
+        if session is None or session.status.state != "connected":
+            return
+        if any(w.group == "heartbeat" and not w.is_finished for w in self.workers):
+            return  # the last probe is still waiting: let it time out, don't replace it
+        self.run_worker(session.check(), group="heartbeat", exit_on_error=False)
 
     # ------------------------------------------------------------------ sessions
 
@@ -364,6 +377,13 @@ class PeApp(App[None]):
         self.notify(f"Sent {len(text):,} characters to the terminal's clipboard (OSC 52). "
                     "Terminals that refuse it (tmux without set-clipboard, some SSH setups) "
                     f"copy nothing: the text is also in {target}", timeout=10)
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every notification is plain text: they carry paths, names, keys and the server's
+        messages, and one "[/]" among them would be a markup error (Widget.notify, which the
+        screens call, passes markup=True on, so it is decided here)."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def report_error(self, error: BaseException, doing: str) -> None:
         """The one place a background failure becomes a notification."""

@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.dom import DOMNode
+from textual.markup import escape
+
+from .screens.base import ModeScreen
 
 if TYPE_CHECKING:
     from .app import PeApp
@@ -24,16 +27,19 @@ class _PeProvider(Provider):
         """(text, help, command) for each thing this provider offers."""
         raise NotImplementedError
 
+    # The palette reads a str prompt and help as markup; names, descriptions and keys come
+    # from users and the server, so they are escaped (a description with "[/]" crashed it).
     async def discover(self) -> Hits:
         for text, help_text, command in self.entries():
-            yield DiscoveryHit(text, command, help=help_text)
+            yield DiscoveryHit(escape(text), command, help=escape(help_text))
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for text, help_text, command in self.entries():
             score = matcher.match(text)
             if score > 0:
-                yield Hit(score, matcher.highlight(text), command, text=text, help=help_text)
+                yield Hit(score, matcher.highlight(text), command, text=text,
+                          help=escape(help_text))
 
 
 class TemplateCommands(_PeProvider):
@@ -65,6 +71,8 @@ class ActionCommands(_PeProvider):
     def entries(self) -> list[tuple[str, str, Callable[[], object]]]:
         app = self.pe
         screen = self.screen  # the screen the palette was opened over
+        # Over a dialog or Help, the mode's actions would run behind it: only the app's.
+        on_mode = isinstance(screen, ModeScreen)
         found: list[tuple[str, str, Callable[[], object]]] = []
         for where, binding in app.all_bindings():
             if binding.id in ("palette", "help.close", "dialog.close"):
@@ -72,7 +80,7 @@ class ActionCommands(_PeProvider):
             target: DOMNode
             if where == "everywhere":
                 target = app
-            elif where == app.MODE_LABELS.get(app.current_mode):
+            elif on_mode and where == app.MODE_LABELS.get(app.current_mode):
                 target = screen
             else:
                 continue

@@ -25,6 +25,8 @@ from ..exceptions import (
 from .config import Profile, mask
 from .embedded import EmbeddedServer
 
+CHECK_WITHIN = 3.0  # seconds the heartbeat waits for an answer
+
 ConnectionState = Literal["connecting", "connected", "offline", "unauthorized"]
 
 
@@ -135,11 +137,19 @@ class ApiSession:
         self._update(**changes)
 
     async def check(self) -> bool:
-        """One cheap probe (when the console suspects the server is away)."""
+        """One cheap probe (the heartbeat's). A server that does not answer within
+        CHECK_WITHIN seconds (hung, or the network dropped: no error would come for a
+        minute) is offline too."""
         if self.client is None:
             return False
         with contextlib.suppress(APIError):
-            await self.client.rate_limits.get()
+            try:
+                async with asyncio.timeout(CHECK_WITHIN):
+                    await self.client.rate_limits.get()
+            except TimeoutError:
+                self._update(state="offline",
+                             message=f"no answer within {CHECK_WITHIN:g} s; retrying")
+                return False
             return True
         return False
 

@@ -29,14 +29,15 @@ from textual.widgets.option_list import Option, OptionDoesNotExist
 from ...exceptions import APIError
 from ..drafts import Draft, load_draft, save_draft
 from ..widgets.output_column import OutputColumn, RunRequest
-from ..widgets.variables_form import VariablesForm
+from ..widgets.variables_form import VariableField, VariablesForm
 from .base import ModeScreen
-from .save_template import SaveTemplateScreen, jinja_placeholders
+from .save_template import SaveTemplateScreen, placeholders
 
 if TYPE_CHECKING:
     from ...models import Template
 
 MAX_COLUMNS = 3
+MAX_RAW_FIELDS = 200  # as many variables as a template may have
 RAW_FORM_KEY = "(raw prompt)"  # the raw prompt's values in the draft; no template id is this
 
 
@@ -79,6 +80,9 @@ class PlaygroundScreen(ModeScreen):
         self._draft_template: str | None = None
         self._seen: tuple[object, ...] | None = None  # the newest change the list reflects
         self._raw_names: list[str] | None = None  # the raw prompt's placeholders, as shown
+        self._loading = False
+        self._pending_select: str | None = None  # opened when the running load finishes
+        self._shown_from: tuple[str, str | None] | None = None  # whose templates are listed
         self._raw_fields_timer: Timer | None = None
 
     def compose_body(self) -> ComposeResult:
@@ -115,13 +119,18 @@ class PlaygroundScreen(ModeScreen):
             self._raw_fields_timer.stop()
         self._raw_fields_timer = self.set_timer(0.3, self._show_raw_fields)
 
-    def _show_raw_fields(self) -> None:
-        names = jinja_placeholders(self.query_one("#raw-prompt", TextArea).text)
+    def _show_raw_fields(self) -> AwaitMount | None:
+        """Mounts a field per placeholder when they changed; await the result to use them."""
+        names = placeholders(self.query_one("#raw-prompt", TextArea).text)
         form = self.query_one("#raw-variables", VariablesForm)
-        if names != self._raw_names:
-            self._raw_names = names
-            form.show(RAW_FORM_KEY, [{"name": n, "type": "string", "required": True}
-                                     for n in names], empty="")
+        if names == self._raw_names:
+            return None
+        self._raw_names = names
+        shown = names[:MAX_RAW_FIELDS]
+        note = (f"{len(names):,} placeholders: fields for the first {MAX_RAW_FIELDS} only "
+                "(as many as a template may have)") if len(names) > len(shown) else ""
+        return form.show(RAW_FORM_KEY, [{"name": n, "type": "string", "required": True}
+                                        for n in shown], empty="", note=note)
 
     def on_resize(self) -> None:
         """The template list may take a quarter of the height: more rows on a tall screen."""
@@ -160,7 +169,7 @@ class PlaygroundScreen(ModeScreen):
             newest = await client.templates.list(limit=1, sort="updated", status="all")
         except APIError:
             return  # the heartbeat reports the server's state
-        if _newest(newest) != self._seen:
+        if _newest(newest) != self._seen and not self._loading:
             self.reload()
 
     # ------------------------------------------------------------------ drafts
@@ -168,8 +177,10 @@ class PlaygroundScreen(ModeScreen):
     def _restore_draft(self) -> None:
         draft = load_draft(self.pe.draft_file)
         self.query_one("#raw-prompt", TextArea).text = draft.raw_prompt
-        for form in self.query(VariablesForm):
-            form.restore(draft.typed)
+        raw = {k: v for k, v in draft.typed.items() if k == RAW_FORM_KEY}
+        self.query_one("#variables", VariablesForm).restore(
+            {k: v for k, v in draft.typed.items() if k != RAW_FORM_KEY})
+        self.query_one("#raw-variables", VariablesForm).restore(raw)
         self._draft_template = draft.template_id
         self._show_raw_fields()
         if draft.source == "raw":
@@ -183,34 +194,44 @@ class PlaygroundScreen(ModeScreen):
             raw_prompt=self.query_one("#raw-prompt", TextArea).text,
             template_id=self.selected.template_id if self.selected else self._draft_template,
             typed={**self.query_one("#variables", VariablesForm).typed(),
-                   **self.query_one("#raw-variables", VariablesForm).typed()},
+                   **{k: v for k, v in self.query_one("#raw-variables", VariablesForm)
+                      .typed().items() if k == RAW_FORM_KEY}},
         ), self.pe.draft_file)
 
     # ------------------------------------------------------------------ loading
 
     def _status_changed(self, status: Any) -> None:
         """Loads templates and models whenever a connection is (re)established."""
-        connected = (status.profile, status.base_url) if status.state == "connected" else None
+        where = (status.profile, status.base_url)
+        if self._shown_from is not None and where != self._shown_from:
+            self._forget_templates()  # another profile: its templates are not these
+        connected = where if status.state == "connected" else None
         if connected != self._connected_to:
-            if connected is not None and self._connected_to is not None:
-                self._forget_templates()  # another profile: its templates are not these
             self._connected_to = connected
             if connected is not None:
+                self._shown_from = connected
                 self.reload()
 
     def _forget_templates(self) -> None:
-        self.templates = []
-        self._fill_list()
+        self._shown_from = None
         self.query_one("#template-list", OptionList).loading = True
+        self.templates = []
+        self._show_template(None)
+        self._fill_list()
 
     @work(exclusive=True, group="playground-load", exit_on_error=False,
           name="loading templates and models")
     async def reload(self, select: str | None = None) -> None:
+        """Templates and models from the server. `select` is kept on the screen until a
+        load finishes, so a reload that replaces this one (exclusive) still opens it."""
+        if select:
+            self._pending_select = select
         client = self.pe.client_or_none()
         template_list = self.query_one("#template-list", OptionList)
         if client is None:
             template_list.loading = False
             return
+        self._loading = True
         try:
             seen = _newest(await client.templates.list(limit=1, sort="updated", status="all"))
             templates = [t async for t in client.templates.iterate()]
@@ -220,6 +241,8 @@ class PlaygroundScreen(ModeScreen):
             return
         finally:
             template_list.loading = False
+            self._loading = False
+        select, self._pending_select = self._pending_select, None
         self.templates = sorted(templates, key=lambda t: t.name.lower())
         self._seen = seen
         self.models = [m.id for m in models.models]
@@ -233,6 +256,7 @@ class PlaygroundScreen(ModeScreen):
             gc.freeze()
         self.loaded = True
         previous = self.selected
+        focused = self.focused_variable()
         current = previous and next((t for t in self.templates
                                      if t.template_id == previous.template_id), None)
         if current is not None and previous is not None and current.version == previous.version:
@@ -241,15 +265,17 @@ class PlaygroundScreen(ModeScreen):
             self.selected = None  # look it up again: it changed, or went
         self._fill_list()
         if select:
-            self.select_template(select)
+            self.select_template(select, show_tab=True)
         elif previous is not None and self.selected is None:
             if not (self.select_template(previous.template_id)
                     or self.select_template(previous.name)):
                 self._show_template(None)
+            elif focused is not None:  # it changed elsewhere: the cursor stays in its field
+                if self._form_mounting is not None:
+                    await self._form_mounting
+                self.focus_variable(focused)
         elif self._draft_template:
-            active = self.query_one("#source-tabs", TabbedContent).active
             self.select_template(self._draft_template)
-            self.query_one("#source-tabs", TabbedContent).active = active
         if self.selected is None:
             self._show_template(None)  # says how to pick one, or make the first
 
@@ -266,7 +292,9 @@ class PlaygroundScreen(ModeScreen):
         elif not shown:
             option_list.add_option(Option("[dim]no template matches[/]", disabled=True))
         if self.selected is not None and _has_option(option_list, self.selected.template_id):
-            option_list.highlighted = option_list.get_option_index(self.selected.template_id)
+            with self.prevent(OptionList.OptionHighlighted):  # not the user's browsing
+                option_list.highlighted = option_list.get_option_index(
+                    self.selected.template_id)
 
     @on(Input.Changed, "#template-filter")
     def _filter(self) -> None:
@@ -283,11 +311,11 @@ class PlaygroundScreen(ModeScreen):
     async def open_template(self, key: str) -> bool:
         """Selects a template and puts the cursor where its input starts: its first
         variable, else the template list. (Enter in the filter and the palette both.)"""
-        if not self.select_template(key):
+        if not self.select_template(key, show_tab=True):
             return False
         if self._form_mounting is not None:
             await self._form_mounting
-        editors = self.query(".field-editor")
+        editors = self.query_one("#variables", VariablesForm).query(".field-editor")
         (editors.first() if editors else self.query_one("#template-list", OptionList)).focus()
         return True
 
@@ -297,12 +325,16 @@ class PlaygroundScreen(ModeScreen):
         if event.option.id:
             self.select_template(event.option.id, move_highlight=False)
 
-    def select_template(self, key: str, move_highlight: bool = True) -> bool:
-        """Shows the template (by id or name) and its variables form."""
+    def select_template(self, key: str, move_highlight: bool = True,
+                        show_tab: bool = False) -> bool:
+        """Shows the template (by id or name) and its variables form; `show_tab` brings the
+        Template tab forward (an explicit open), else the tab in view stays (a reload must
+        never pull the user out of the raw prompt they are typing)."""
         found = next((t for t in self.templates if key in (t.template_id, t.name)), None)
         if found is None:
             return False
-        self.query_one("#source-tabs", TabbedContent).active = "source-template"
+        if show_tab:
+            self.query_one("#source-tabs", TabbedContent).active = "source-template"
         if self.selected is not None and self.selected.template_id == found.template_id:
             return True
         self._show_template(found)
@@ -315,7 +347,8 @@ class PlaygroundScreen(ModeScreen):
         user opened it from elsewhere: the palette, a draft, a save)."""
         option_list = self.query_one("#template-list", OptionList)
         if _has_option(option_list, template.template_id):
-            option_list.highlighted = option_list.get_option_index(template.template_id)
+            with self.prevent(OptionList.OptionHighlighted):  # not the user's browsing
+                option_list.highlighted = option_list.get_option_index(template.template_id)
         else:
             self.query_one("#template-filter", Input).value = ""
             self._fill_list()  # which highlights the selected template
@@ -336,7 +369,7 @@ class PlaygroundScreen(ModeScreen):
 
     def _no_template_hint(self) -> str:
         """What the source pane says when no template is open: how to get one."""
-        if not self.loaded:
+        if not self.loaded or self.query_one("#template-list", OptionList).loading:
             return ""
         save = self.pe.hint_key("playground.save_template")
         if not self.templates:
@@ -352,6 +385,19 @@ class PlaygroundScreen(ModeScreen):
     def columns(self) -> list[OutputColumn]:
         return list(self.query(OutputColumn))
 
+    def focused_variable(self) -> str | None:
+        """The name of the template variable the cursor is in, if it is in one."""
+        focused = self.app.focused
+        for field in self.query_one("#variables", VariablesForm).query(VariableField):
+            if focused is not None and field in focused.ancestors_with_self:
+                return field.spec.name
+        return None
+
+    def focus_variable(self, name: str) -> None:
+        for field in self.query_one("#variables", VariablesForm).query(VariableField):
+            if field.spec.name == name:
+                field.editor.focus()
+
     def build_request(self) -> tuple[RunRequest | None, list[str]]:
         """The source half of the request, or the problems that stop it being sent."""
         tabs = self.query_one("#source-tabs", TabbedContent)
@@ -359,7 +405,6 @@ class PlaygroundScreen(ModeScreen):
             prompt = self.query_one("#raw-prompt", TextArea).text
             if not prompt.strip():
                 return None, ["the raw prompt is empty"]
-            self._show_raw_fields()  # the fields match the prompt as it is now
             variables, problems = self.query_one("#raw-variables", VariablesForm).collect()
             return RunRequest(prompt=prompt, variables=variables or None,
                               extra_model_config=self.extra_model_config), problems
@@ -371,7 +416,12 @@ class PlaygroundScreen(ModeScreen):
                           extra_model_config=self.extra_model_config,
                           default_format=str(defaults.get("response_format") or "text")), problems
 
-    def action_run(self) -> None:
+    async def action_run(self) -> None:
+        tabs = self.query_one("#source-tabs", TabbedContent)
+        if tabs.active == "source-raw":
+            mounting = self._show_raw_fields()  # the fields match the prompt as it is now
+            if mounting is not None:
+                await mounting
         request, problems = self.build_request()
         settings = [(column, *column.model_config()) for column in self.columns]
         for column, _, column_problems in settings:
@@ -382,12 +432,13 @@ class PlaygroundScreen(ModeScreen):
         if problems or request is None:
             self.notify(f"Not sent: {problems[0]}", severity="warning")
             return
-        replaced = [column for column, _, _ in settings if column.running]
+        replaced = [column.cancel() for column, _, _ in settings if column.running]
         for column, config, _ in settings:
             column.start(request, config)
         if replaced:
-            self.notify("Started again: the run that was going was cancelled (the server "
-                        "records it cancelled). "
+            fate = ("the server records it cancelled" if "wait" not in replaced else
+                    "without streaming the server may still finish it, and charge for it")
+            self.notify(f"Started again: the run that was going was stopped ({fate}). "
                         f"{self.pe.hint_key('playground.cancel')} stops a run without "
                         "starting another.", severity="warning", timeout=6)
         self.save_draft()

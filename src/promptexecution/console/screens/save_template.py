@@ -1,6 +1,7 @@
 """Saving a raw prompt as a new template: name, description, tags, and the variables found in it.
 
-`{{ name }}` and `{name}` placeholders become required string variables. A refusal from the
+`{{ name }}` (also with filters or fields) and `{name}` placeholders become required string
+variables. A refusal from the
 server (a taken name, say) shows in the dialog; nothing typed is lost.
 """
 
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
@@ -26,7 +27,12 @@ if TYPE_CHECKING:
 
 _NAME = re.compile(TEMPLATE_NAME_PATTERN)
 _NAME_RULE = "letters, digits and . _ - only"
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]\w*)\s*\}\}|(?<!\{)\{([A-Za-z_]\w*)\}(?!\})")
+# `{{ name }}`, `{{ name|filter }}`, `{{ name.field }}` (the root name is the variable), and
+# the spec's single-brace `{name}`, which the server also fills when `name` is given.
+_PLACEHOLDER = re.compile(r"\{\{-?\s*([A-Za-z_]\w*)|(?<!\{)\{([A-Za-z_]\w*)\}(?!\})")
+# Names Jinja itself provides: `{{ range(3) }}` or `{{ true }}` takes no variable.
+_JINJA_NAMES = frozenset({"true", "false", "none", "True", "False", "None", "loop", "range",
+                          "lipsum", "dict", "cycler", "joiner", "namespace", "self", "super"})
 
 
 def name_problem(name: str) -> str:
@@ -45,24 +51,23 @@ def name_problem(name: str) -> str:
     return f"a name may hold {_NAME_RULE}, not {shown}{hint}"
 
 
-_JINJA_NAME = re.compile(r"\{\{\s*([A-Za-z_]\w*)\s*\}\}")
-
-
-def jinja_placeholders(prompt: str) -> list[str]:
-    """The `{{ name }}` placeholders the server fills in a raw prompt, in order of first use
-    (the raw prompt's fields; `{name}` is left as written there)."""
-    return list(dict.fromkeys(_JINJA_NAME.findall(prompt)))
-
-
 def placeholders(prompt: str) -> list[str]:
-    """Variable names used in `prompt`, in order of first use."""
+    """Variable names used in `prompt`, in order of first use: what a raw prompt gets fields
+    for, and what Save as template declares."""
     names: dict[str, None] = {}
     for match in _PLACEHOLDER.finditer(prompt):
-        names[match.group(1) or match.group(2)] = None
+        name = match.group(1) or match.group(2)
+        if name not in _JINJA_NAMES:
+            names[name] = None
     return list(names)
 
 
+class DialogBody(VerticalScroll, can_focus=False):
+    """Scrolls on a terminal too small for the dialog; not a Tab stop itself."""
+
+
 class SaveTemplateScreen(ModalScreen[Template | None]):
+    AUTO_FOCUS = "#name"  # the one field that must be filled: typing starts there
     BINDINGS = [Binding("escape", "dismiss(None)", "Close", id="dialog.close")]
 
     def __init__(self, prompt: str) -> None:
@@ -71,7 +76,7 @@ class SaveTemplateScreen(ModalScreen[Template | None]):
         self.variables = placeholders(prompt)
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        with DialogBody(classes="dialog"):
             yield Label("Save the raw prompt as a template", classes="dialog-title")
             yield Label(f"name ({_NAME_RULE})")
             yield Input(placeholder="e.g. my-template", id="name")
@@ -121,6 +126,8 @@ class SaveTemplateScreen(ModalScreen[Template | None]):
         box = self.query_one("#save-error", Static)
         box.update(escape(text))
         box.set_class(bool(text), "-shown")
+        if text:
+            box.call_after_refresh(box.scroll_visible)  # a small terminal may hide it
 
     @work(exclusive=True, group="save-template", exit_on_error=False)
     async def _create(self, name: str, fields: dict[str, Any]) -> None:

@@ -121,7 +121,7 @@ class ModeTabs(Static):
         chunks = []
         for mode, label in app.MODE_LABELS.items():
             key = app.key_for(f"mode.{mode}")
-            chunk = f" {key.upper()} {label} " if key else f" {label} "
+            chunk = escape(f" {key.upper()} {label} " if key else f" {label} ")
             if mode == current:
                 chunks.append(f"[bold reverse $primary]{chunk}[/]")
             else:

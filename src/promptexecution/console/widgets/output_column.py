@@ -124,6 +124,17 @@ def _wait_seconds(error: RateLimitError) -> float:
     return error.retry_after
 
 
+def _duration(seconds: int) -> str:
+    """37 s, 4 min 05 s, 1 h 02 min: an hourly limit's wait reads as a time, not 3,412 s
+    (a burst window's minute stays in seconds)."""
+    if seconds <= 90:
+        return f"{seconds} s"
+    minutes, rest = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {rest:02d} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
 def _stored_as(error: APIError) -> str:
     """A failed execution is stored too: its id, so it can be found in history."""
     execution_id = (error.details or {}).get("execution_id")
@@ -277,7 +288,7 @@ class OutputColumn(Vertical):
 
     def _set_meta(self, text: str, kind: str = "") -> None:
         meta = self.query_one(".metadata", Static)
-        meta.update(text)
+        meta.update(escape(text))  # keys, profile names, ids: never markup
         for name in ("-done", "-failed", "-running", "-cancelled"):
             meta.set_class(name == kind, name)
 
@@ -309,7 +320,7 @@ class OutputColumn(Vertical):
                     self._countdown.stop()
                     self._countdown = None
                 return
-            box.update(escape(f"{first}\nRetry in {math.ceil(left)} s"))
+            box.update(escape(f"{first}\nRetry in {_duration(math.ceil(left))}"))
 
         tick()
         self._countdown = self.set_interval(1.0, tick)
@@ -375,8 +386,9 @@ class OutputColumn(Vertical):
         except APIError as exc:
             self.view.finish()
             self._show_error(exc)
-            self._set_meta(self._on_profile(f"failed · {error_code(exc)}{_stored_as(exc)}"),
-                           "-failed")
+            stored = _stored_as(exc) or (f" · {self._execution_id}" if self._execution_id
+                                         else "")
+            self._set_meta(self._on_profile(f"failed · {error_code(exc)}{stored}"), "-failed")
         except asyncio.CancelledError:  # Esc, a removed column, or the app closing
             if self.is_attached:
                 self.view.finish()

@@ -164,9 +164,9 @@ class VariablesForm(VerticalScroll, can_focus=False):
         self._typed: dict[str, dict[str, str | bool]] = {}
 
     def show(self, template_key: str | None, variables: list[dict[str, Any]],
-             empty: str = "This template takes no variables.") -> AwaitMount:
+             empty: str = "This template takes no variables.", note: str = "") -> AwaitMount:
         """Replaces the fields; await the result to use them (e.g. to focus one). `empty` is
-        said when there are none; with no template at all, nothing is."""
+        said when there are none; with no template at all, nothing is. `note` goes first."""
         self._remember()
         self.template_key = template_key
         self.remove_children()
@@ -176,7 +176,9 @@ class VariablesForm(VerticalScroll, can_focus=False):
             return self.mount_all([])  # no template open: the template info says what to do
         if not specs:
             return self.mount_all([Static(empty, classes="hint")] if empty else [])
-        return self.mount_all(VariableField(spec, typed.get(spec.name)) for spec in specs)
+        fields: list[Widget] = [Static(note, classes="hint")] if note else []
+        fields += [VariableField(spec, typed.get(spec.name)) for spec in specs]
+        return self.mount_all(fields)
 
     def typed(self) -> dict[str, dict[str, str | bool]]:
         """What was typed, per template (the current one included)."""
