@@ -131,7 +131,7 @@ async def session(base_url: str, key: str, tmp: Path, args: argparse.Namespace) 
                 result.problems.append(f"run {run}: the source tab is {tabs.active!r}")
                 break
             started, appends = time.perf_counter(), APPENDS[0]
-            playground.action_run()
+            await playground.action_run()
             try:
                 await wait_until(lambda: not column.running
                                  and column.last_execution is not None, 60, f"run {run}")

@@ -407,7 +407,7 @@ async def run_ours(base_url: str, key: str, tmp: Path, args: argparse.Namespace
                 raise RuntimeError(f"the Playground's source tab is {tabs.active!r}")
             PROBE.begin(view, ("raw-prompt",))
             cpu0, wall0 = time.process_time(), now()
-            playground.action_run()
+            await playground.action_run()
             typist = Typist(app, args.key_interval)
             if not warm:
                 typist.start()

@@ -5,7 +5,9 @@ three settings side by side.
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import time
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -14,7 +16,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.markup import escape
-from textual.timer import Timer
 from textual.widget import AwaitMount
 from textual.widgets import (
     Input,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from ...models import Template
 
 MAX_COLUMNS = 3
+RAW_FIELDS_AFTER = 0.3  # seconds after typing pauses that the raw prompt's fields update
 MAX_RAW_FIELDS = 200  # as many variables as a template may have
 RAW_FORM_KEY = "(raw prompt)"  # the raw prompt's values in the draft; no template id is this
 
@@ -83,7 +85,8 @@ class PlaygroundScreen(ModeScreen):
         self._loading = False
         self._pending_select: str | None = None  # opened when the running load finishes
         self._shown_from: tuple[str, str | None] | None = None  # whose templates are listed
-        self._raw_fields_timer: Timer | None = None
+        self._raw_fields_timer: asyncio.TimerHandle | None = None
+        self._raw_typed_at = 0.0
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="playground-body"):
@@ -115,9 +118,22 @@ class PlaygroundScreen(ModeScreen):
     def _raw_prompt_changed(self) -> None:
         """Its `{{ name }}` placeholders get fields, as a template's variables do; found a
         moment after typing stops, so a long prompt costs nothing per key."""
-        if self._raw_fields_timer is not None:
-            self._raw_fields_timer.stop()
-        self._raw_fields_timer = self.set_timer(0.3, self._show_raw_fields)
+        # One timer for a burst of typing, not one per key: a timer made and cancelled per
+        # key cost key latency while streaming (tests/bench/bench_console_stream.py).
+        self._raw_typed_at = time.monotonic()
+        if self._raw_fields_timer is None:
+            self._raw_fields_timer = asyncio.get_running_loop().call_later(
+                RAW_FIELDS_AFTER, self._raw_fields_due)
+
+    def _raw_fields_due(self) -> None:
+        wait = self._raw_typed_at + RAW_FIELDS_AFTER - time.monotonic()
+        if wait > 0.01:  # typed again meanwhile: look once typing pauses
+            self._raw_fields_timer = asyncio.get_running_loop().call_later(
+                wait, self._raw_fields_due)
+            return
+        self._raw_fields_timer = None
+        if self.is_attached:
+            self._show_raw_fields()
 
     def _show_raw_fields(self) -> AwaitMount | None:
         """Mounts a field per placeholder when they changed; await the result to use them."""
