@@ -199,6 +199,11 @@ class OutputColumn(Vertical):
                 yield StreamView(output_format="text", id=f"rendered-view-{self.index}")
         yield Static("", classes="metadata")
 
+    def on_resize(self) -> None:
+        """Below 30 rows the metadata keeps its first three lines (id, model and cost,
+        tokens), so the output keeps its rows; the timings come back on a taller screen."""
+        self.query_one(".metadata").styles.height = 6 if self.app.size.height >= 30 else 4
+
     def on_mount(self) -> None:
         self._set_meta(self.ready_line())
         self._show_simulator_row()
