@@ -171,7 +171,11 @@ class PlaygroundScreen(ModeScreen):
         self.reload()
 
     def _check_freshness(self) -> None:
-        if self.loaded and self.pe.current_mode == "playground":
+        # Not while a run streams: the poll's request and the header update it causes
+        # cost key latency and the final text's lag (bench_console_stream); the next tick
+        # after the run looks.
+        if (self.loaded and self.pe.current_mode == "playground"
+                and not any(column.running for column in self.columns)):
             self._compare_with_server()
 
     @work(exclusive=True, group="playground-fresh", exit_on_error=False,
