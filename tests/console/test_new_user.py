@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from textual.command import CommandPalette
+from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Select, Static, TabbedContent, TextArea
 from textual.widgets._footer import FooterKey
 
@@ -40,6 +41,18 @@ def header(app: PeApp) -> str:
     return text_of(app.screen.query_one(SessionLine))
 
 
+def meta(app: PeApp) -> str:
+    return text_of(column(app).query_one(".metadata", Static))
+
+
+async def run_analysis(pilot: Pilot[Any], app: PeApp, simulate: dict[str, Any]) -> None:
+    """Runs analysis_template with the simulator's knobs `simulate` (not waiting for it)."""
+    assert app.playground is not None
+    app.playground.extra_model_config = {"simulate": simulate}
+    await fill(pilot, app, "analysis_template", data="x")
+    await pilot.press("ctrl+enter")
+
+
 def two_profiles(server: ServerHandle, tmp_path: Path, **kwargs: Any) -> PeApp:
     key = server.make_key("professional", account_id=None)
     config = ConsoleConfig(profiles={"a": Profile("a", server.base_url, api_key=key),
@@ -60,7 +73,7 @@ async def test_hints_footer_and_help_show_the_keys_actually_bound(
     app._apply_keymap()
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        assert "f5 runs" in text_of(column(app).query_one(".metadata", Static))
+        assert "f5 runs" in meta(app)
         footer = [k.key_display for k in app.screen.query(FooterKey)]
         assert "f5" in footer and "^⏎" not in footer
         await pilot.press("f1")
@@ -192,8 +205,7 @@ async def test_a_429_counts_down_its_wait_and_the_header_shows_the_burst_left(
             await pilot.press("ctrl+enter")
             await finished(pilot, column(app))
             box = column(app).query_one(".error", Static)
-            meta = column(app).query_one(".metadata", Static)
-            assert "BURST_LIMIT_EXCEEDED" in text_of(box), text_of(meta)
+            assert "BURST_LIMIT_EXCEEDED" in text_of(box), meta(app)
             waited = [int(w) for w in text_of(box).split("Retry in ")[1].split(" s")[:1]]
             assert 0 < waited[0] <= 60
             now[0] += waited[0] - 1
@@ -285,12 +297,9 @@ async def test_a_second_run_during_a_stream_says_it_cancelled_the_first(
     app = make_app(console_server, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        assert app.playground is not None
-        app.playground.extra_model_config = {"simulate": {"hold_after_tokens": 5}}
-        await fill(pilot, app, "analysis_template", data="first")
-        await pilot.press("ctrl+enter")
+        await run_analysis(pilot, app, {"hold_after_tokens": 5})
         await wait_for(pilot, lambda: column(app).view.text)
-        app.playground.extra_model_config = {}
+        app.playground.extra_model_config = {}  # type: ignore[union-attr]
         await pilot.press("ctrl+enter")
         await wait_for(pilot, lambda: any("was stopped (the server records it cancelled)" in n
                                           for n in notes(app)))
@@ -316,7 +325,7 @@ async def test_a_run_finishing_after_a_profile_switch_is_charged_to_its_own_prof
         assert execution is not None and execution.metadata is not None
         assert app.sessions["a"].status.cost == pytest.approx(execution.metadata.cost)
         assert app.sessions["b"].status.cost == 0
-        assert "(ran on profile a)" in text_of(column(app).query_one(".metadata", Static))
+        assert "(ran on profile a)" in meta(app)
 
 
 async def test_a_failed_run_shows_its_execution_id(console_server: ServerHandle,
@@ -324,12 +333,9 @@ async def test_a_failed_run_shows_its_execution_id(console_server: ServerHandle,
     app = make_app(console_server, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        assert app.playground is not None
-        app.playground.extra_model_config = {"simulate": {"fail": "server_error"}}
-        await fill(pilot, app, "analysis_template", data="x")
-        await pilot.press("ctrl+enter")
+        await run_analysis(pilot, app, {"fail": "server_error"})
         await finished(pilot, column(app))
-        assert "exec_" in text_of(column(app).query_one(".metadata", Static))
+        assert "exec_" in meta(app)
 
 
 async def test_a_cancelled_stream_shows_its_stored_execution_id(console_server: ServerHandle,
@@ -337,15 +343,11 @@ async def test_a_cancelled_stream_shows_its_stored_execution_id(console_server: 
     app = make_app(console_server, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        assert app.playground is not None
-        app.playground.extra_model_config = {"simulate": {"hold_after_tokens": 5}}
-        await fill(pilot, app, "analysis_template", data="x")
-        await pilot.press("ctrl+enter")
+        await run_analysis(pilot, app, {"hold_after_tokens": 5})
         await wait_for(pilot, lambda: column(app).view.text)
         await pilot.press("escape")
-        meta = column(app).query_one(".metadata", Static)
-        await wait_for(pilot, lambda: "cancelled after" in text_of(meta))
-        execution_id = text_of(meta).split("\n")[1].split()[0]
+        await wait_for(pilot, lambda: "cancelled after" in meta(app))
+        execution_id = meta(app).split("\n")[1].split()[0]
         assert execution_id.startswith("exec_")
         with console_server.client() as http:
             await wait_for(pilot, lambda: http.get(f"/executions/{execution_id}").json()
@@ -590,7 +592,7 @@ async def test_an_action_without_a_key_is_hinted_through_the_palettes_own_key(
     app._apply_keymap()
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        assert "the palette (f3) runs" in text_of(column(app).query_one(".metadata", Static))
+        assert "the palette (f3) runs" in meta(app)
         assert not [n for n in notes(app) if "is bound to" in n]  # unbound is no clash
 
 
