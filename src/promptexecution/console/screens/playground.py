@@ -162,9 +162,7 @@ class PlaygroundScreen(ModeScreen):
             self.query_one("#template-filter", Input).focus()
 
     def action_toggle_output(self) -> None:
-        """In the column the cursor is in (the first when it is in none)."""
-        column = next((c for c in self.columns if c.has_focus_within), self.columns[0])
-        column.toggle_output()
+        self.focused_column.toggle_output()
 
     def action_reload(self) -> None:
         self.notify("Reloading templates and models…", timeout=2)
@@ -312,9 +310,7 @@ class PlaygroundScreen(ModeScreen):
         elif not shown:
             option_list.add_option(Option("[dim]no template matches[/]", disabled=True))
         if self.selected is not None and _has_option(option_list, self.selected.template_id):
-            with self.prevent(OptionList.OptionHighlighted):  # not the user's browsing
-                option_list.highlighted = option_list.get_option_index(
-                    self.selected.template_id)
+            self._move_highlight(option_list, self.selected.template_id)
 
     @on(Input.Changed, "#template-filter")
     def _filter(self) -> None:
@@ -367,11 +363,16 @@ class PlaygroundScreen(ModeScreen):
         user opened it from elsewhere: the palette, a draft, a save)."""
         option_list = self.query_one("#template-list", OptionList)
         if _has_option(option_list, template.template_id):
-            with self.prevent(OptionList.OptionHighlighted):  # not the user's browsing
-                option_list.highlighted = option_list.get_option_index(template.template_id)
+            self._move_highlight(option_list, template.template_id)
         else:
             self.query_one("#template-filter", Input).value = ""
             self._fill_list()  # which highlights the selected template
+
+    def _move_highlight(self, option_list: OptionList, template_id: str) -> None:
+        """Highlights without the event that the user's own browsing sends (which would
+        open the template, and bring its tab forward)."""
+        with self.prevent(OptionList.OptionHighlighted):
+            option_list.highlighted = option_list.get_option_index(template_id)
 
     def _show_template(self, template: Template | None) -> None:
         """The chosen template's name, description, variables form and default settings."""
@@ -404,6 +405,12 @@ class PlaygroundScreen(ModeScreen):
     @property
     def columns(self) -> list[OutputColumn]:
         return list(self.query(OutputColumn))
+
+    @property
+    def focused_column(self) -> OutputColumn:
+        """The column the cursor is in (the first when it is in none)."""
+        columns = self.columns
+        return next((c for c in columns if c.has_focus_within), columns[0])
 
     def focused_variable(self) -> str | None:
         """The name of the template variable the cursor is in, if it is in one."""
@@ -498,8 +505,7 @@ class PlaygroundScreen(ModeScreen):
         self.query_one("#playground-body").set_class(columns > 1, "-comparing")
 
     def action_copy_output(self) -> None:
-        column = next((c for c in self.columns if c.has_focus_within), self.columns[0])
-        text = column.view.text
+        text = self.focused_column.view.text
         if not text:
             self.notify("Nothing to copy yet: run something first.", severity="warning")
             return
