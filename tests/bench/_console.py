@@ -43,7 +43,8 @@ def private_dirs(tmp: Path) -> dict[str, str]:
 
 def bench_app(base_url: str, api_key: str, tmp: Path, **kwargs: Any) -> PeApp:
     """A console whose default profile is the benchmark server (`base_url` ends with /v2);
-    its config, output file and Playground draft live under `tmp`."""
+    its config, output file and Playground draft live under `tmp`. The heartbeat and the
+    freshness poll run at their defaults, as a user gets them."""
     private_dirs(tmp)
     PeApp._exit_on_hangup = lambda self: None  # type: ignore[method-assign]
     if "draft_file" in inspect.signature(PeApp.__init__).parameters:
@@ -54,7 +55,7 @@ def bench_app(base_url: str, api_key: str, tmp: Path, **kwargs: Any) -> PeApp:
         default_profile="bench",
     )
     return PeApp(config, config_path=tmp / "config" / "config.toml",
-                 output_file=tmp / "last-output.txt", heartbeat=3600.0, **kwargs)
+                 output_file=tmp / "last-output.txt", **kwargs)
 
 
 async def wait_until(check: Callable[[], object], limit: float, what: str,

@@ -168,6 +168,25 @@ async def test_a_hung_server_is_noticed_within_seconds_and_its_return_too(
             await wait_for(pilot, lambda: app.status.state == "connected", limit=20)
 
 
+async def test_the_heartbeat_asks_nothing_while_a_stream_proves_the_server_alive(
+        console_server: ServerHandle, tmp_path: Path) -> None:
+    """A probe mid-stream costs the stream's end its lag (bench_console_stream); the deltas
+    already say the server answers. Once the stream ends, the heartbeat asks again."""
+    app = make_app(console_server, tmp_path, heartbeat=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert app.session is not None and app.session.client is not None
+        seen: list[tuple[str, bool]] = []
+        app.session.client.add_observer(
+            lambda e: seen.append((e.path, column(app).running)))
+        await run_analysis(pilot, app, {"tokens_per_second": 40, "output_tokens": 60})
+        await finished(pilot, column(app))
+        await wait_for(pilot, lambda: any(path.endswith("/rate-limits") for path, _ in seen))
+        execution = column(app).last_execution
+        assert execution is not None and execution.status == "completed"
+    assert not [path for path, running in seen if running and path.endswith("/rate-limits")]
+
+
 async def test_a_reconnect_reloads_what_the_playground_shows(
         console_server: ServerHandle, tmp_path: Path) -> None:
     app = make_app(console_server, tmp_path, freshness=3600)  # only the reconnect reloads

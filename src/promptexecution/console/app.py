@@ -240,6 +240,8 @@ class PeApp(App[None]):
         session = self.session
         if session is None or session.status.state != "connected":
             return
+        if session.heard_within(self._heartbeat / 2):
+            return  # traffic just proved it alive (a stream's deltas): no probe mid-stream
         if any(w.group == "heartbeat" and not w.is_finished for w in self.workers):
             return  # the last probe is still waiting: let it time out, don't replace it
         self.run_worker(session.check(), group="heartbeat", exit_on_error=False)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -53,6 +55,7 @@ class ApiSession:
     status: SessionStatus = field(init=False)
     client: AsyncPromptExecutionClient | None = field(init=False, default=None)
     _listeners: list[Callable[[SessionStatus], None]] = field(init=False, default_factory=list)
+    _heard_at: float = field(init=False, default=-math.inf)  # monotonic; the last answer
 
     def __post_init__(self) -> None:
         self.status = SessionStatus(profile=self.profile.name, base_url=self.profile.base_url)
@@ -120,8 +123,17 @@ class ApiSession:
                      unlimited=verified.rate_limit.requests_per_hour is None,
                      hourly_remaining=verified.rate_limit.remaining)
 
+    def heard(self) -> None:
+        """The server just answered (a response, or a streamed delta): it is alive."""
+        self._heard_at = time.monotonic()
+
+    def heard_within(self, seconds: float) -> bool:
+        return time.monotonic() - self._heard_at < seconds
+
     def _observe(self, event: RequestEvent) -> None:
         """Every HTTP exchange of the SDK lands here: no extra requests for the header."""
+        if event.status is not None:
+            self.heard()
         changes: dict[str, object] = {
             "requests": self.status.requests + (0 if event.stream_completed else 1)}
         if event.status is None:

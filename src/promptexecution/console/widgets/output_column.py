@@ -370,12 +370,14 @@ class OutputColumn(Vertical):
         started = self._clock()
         try:
             if stream:
+                session = app.sessions[app.profile_name]
                 async with client.stream(**args) as events:
                     self._execution_id = events.execution_id
                     self._set_meta("streaming…", "-running")
                     async for event in events:
                         if isinstance(event, TextDelta):
                             self.view.append(event.text)
+                            session.heard()  # so the heartbeat need not ask mid-stream
                         elif isinstance(event, ExecutionCompleted):
                             self._finish(event.execution)
                         elif isinstance(event, ExecutionFailed):
