@@ -19,6 +19,9 @@ SimulatedFailure = Literal["content_policy", "server_error", "timeout"]
 
 VARIABLE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 TEMPLATE_NAME_PATTERN = r"^[A-Za-z0-9_.\-]+$"
+# Labels (`production`, `staging`) name one version each; `latest` always means the current one.
+LABEL_PATTERN = r"^[a-z0-9][a-z0-9_.\-]{0,49}$"
+LATEST_LABEL = "latest"
 
 
 class _Request(BaseModel):
@@ -62,6 +65,7 @@ class ModelSettings(_Request):
 class ExecuteRequest(_Request):
     template_id: str | None = Field(None, min_length=1, max_length=200)
     template_version: str | None = Field(None, min_length=1, max_length=20)
+    template_label: str | None = Field(None, min_length=1, max_length=50)
     prompt: str | None = Field(None, min_length=1)
     variables: dict[str, Any] | None = None
     model_settings: ModelSettings | None = Field(None, alias="model_config")
@@ -85,6 +89,7 @@ class TemplateCreate(_Request):
     default_config: ModelSettings | None = None
     tags: list[str] = Field(default_factory=list, max_length=50)
     output_schema: dict[str, Any] | None = None
+    change_note: str | None = Field(None, max_length=1000)
 
 
 class TemplateUpdate(_Request):
@@ -97,6 +102,25 @@ class TemplateUpdate(_Request):
     default_config: ModelSettings | None = None
     tags: list[str] | None = Field(None, max_length=50)
     output_schema: dict[str, Any] | None = None
+    change_note: str | None = Field(None, max_length=1000, description="Kept with the new version")
+
+
+class LabelSet(_Request):
+    """PUT /v2/templates/{id}/labels/{label}: the version the label points at from now."""
+
+    version: str = Field(min_length=1, max_length=20)
+
+
+class TemplatePreviewRequest(_Request):
+    """A stored template (`template_id`, optionally pinned) or an unsaved body (`prompt` with
+    its `template_variables`), rendered with `variables` as execute would, without a model."""
+
+    template_id: str | None = Field(None, min_length=1, max_length=200)
+    template_version: str | None = Field(None, min_length=1, max_length=20)
+    template_label: str | None = Field(None, min_length=1, max_length=50)
+    prompt: str | None = Field(None, min_length=1, max_length=200_000)
+    template_variables: list[TemplateVariable] | None = Field(None, max_length=200)
+    variables: dict[str, Any] | None = None
 
 
 MAX_BATCH_ITEMS = 50_000
@@ -123,6 +147,7 @@ class BatchOptions(_Request):
 class BatchRequest(_Request):
     template_id: str | None = Field(None, min_length=1, max_length=200)
     template_version: str | None = Field(None, min_length=1, max_length=20)
+    template_label: str | None = Field(None, min_length=1, max_length=50)
     prompt: str | None = Field(None, min_length=1)
     inputs: list[BatchInput] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
     model_settings: ModelSettings | None = Field(None, alias="model_config")
@@ -211,6 +236,8 @@ class Template(_Response):
     default_config: dict[str, Any] | None = None
     tags: list[str] = Field(default_factory=list)
     output_schema: dict[str, Any] | None = None
+    change_note: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict, description="label -> version")
     created_at: str
     updated_at: str
     url: str
@@ -226,12 +253,60 @@ class TemplateVersionSummary(_Response):
     created_at: str
     name: str
     description: str | None = None
+    change_note: str | None = None
+    labels: list[str] = Field(default_factory=list)
 
 
 class TemplateVersions(_Response):
     template_id: str
     current_version: str
     versions: list[TemplateVersionSummary]
+
+
+class TemplateLabel(_Response):
+    label: str
+    version: str
+    previous_version: str | None = None
+    updated_at: str
+
+
+class TemplateLabels(_Response):
+    template_id: str
+    labels: list[TemplateLabel]
+
+
+class PreviewProblem(_Response):
+    code: str
+    message: str
+    line: int | None = None
+    column: int | None = None
+    variable: str | None = None
+
+
+class TemplatePreview(_Response):
+    valid: bool
+    rendered_prompt: str | None = None
+    problems: list[PreviewProblem] = Field(default_factory=list)
+    variables_used: list[str] = Field(default_factory=list)
+    undeclared_variables: list[str] = Field(default_factory=list)
+    unused_variables: list[str] = Field(default_factory=list)
+    missing_variables: list[str] = Field(default_factory=list)
+
+
+class VersionStats(_Response):
+    version: str
+    executions: int
+    completed: int
+    failed: int
+    failure_rate: float | None = None
+    latency_p50: float | None = None
+    latency_p95: float | None = None
+    average_cost: float | None = None
+
+
+class TemplateStats(_Response):
+    template_id: str
+    versions: list[VersionStats]
 
 
 class HourlyLimit(_Response):

@@ -38,11 +38,14 @@ from .core.plans import plans_with_overrides
 from .core.ratelimit import RateLimiter, UsageStore
 from .db.connection import Database, make_data_dir, unavailable
 from .executions import routes as execution_routes
+from .executions import stats as execution_stats
 from .executions.service import ExecutionService
 from .executions.store import ExecutionStore
 from .providers import routes as provider_routes
 from .providers.catalog import ModelCatalog
 from .providers.pricing import PriceTable
+from .templates import labels as template_labels
+from .templates import preview as template_preview
 from .templates import routes as template_routes
 from .templates.limits import RenderLimits
 from .templates.pool import RenderPool
@@ -199,7 +202,8 @@ def create_app(
     app.state.batch_runner = runner
     # Routes go straight onto the app: FastAPI's include_router wraps each router in lazily
     # matched layers that cost every request a few percent (our routers add no prefix).
-    for router in (execution_routes.router, template_routes.router, batch_routes.router,
+    for router in (execution_routes.router, template_preview.router, template_routes.router,
+                   template_labels.router, execution_stats.router, batch_routes.router,
                    provider_routes.router, core_routes.router):
         app.router.routes.extend(router.routes)
     _skip_parameter_solving(app)

@@ -68,9 +68,12 @@ async def _validate_inputs(ctx: ServerContext, account_id: str, plan: Any, body:
     check_source(body.template_id, body.prompt)
     if body.template_id is not None:
         template = ctx.executions.find_template(account_id, body.template_id,
-                                                body.template_version)
+                                                body.template_version, body.template_label)
         declared, source = template.variables, template.prompt
     else:
+        for pin in ("template_version", "template_label"):
+            if getattr(body, pin) is not None:
+                raise validation("INVALID_FIELD", f"'{pin}' needs a 'template_id'", field=pin)
         declared, source = [], body.prompt or ""
     settings = body.model_settings
     ctx.executions.model_for(settings.model if settings else None, plan)
@@ -166,8 +169,14 @@ async def submit(request: Request) -> Response:
     items = await _validate_inputs(ctx, account_id, principal.plan, body)
     batch_id = ctx.ids.new("batch")
     now = ctx.clock()
+    # A label is read once, at submit: moving it later does not change a running batch.
+    version = body.template_version
+    if body.template_label is not None and body.template_id is not None:
+        version = ctx.executions.find_template(account_id, body.template_id, None,
+                                               body.template_label).version
     stored_request = {
-        "template_id": body.template_id, "template_version": body.template_version,
+        "template_id": body.template_id, "template_version": version,
+        "template_label": body.template_label,
         "prompt": body.prompt, "response_format": body.response_format,
         "model_config": body.model_settings.model_dump(exclude_none=True)
         if body.model_settings else None,

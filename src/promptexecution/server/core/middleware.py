@@ -31,8 +31,10 @@ def body_limit(path: str) -> int:
 
 
 def counts_as_work(method: str, path: str) -> bool:
-    """Requests that create work count against the hourly and burst limits; reads don't."""
-    return method in ("POST", "PUT", "PATCH", "DELETE") and not path.endswith("/cancel")
+    """Requests that create work count against the hourly and burst limits; reads don't, nor
+    does a render preview (an editor sends one per pause in typing, and it runs no model)."""
+    return (method in ("POST", "PUT", "PATCH", "DELETE") and not path.endswith("/cancel")
+            and path != "/v2/preview")
 
 
 class _BodyTooLarge(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE accounts (
@@ -175,6 +175,20 @@ MIGRATIONS: dict[int, str] = {
         minute INTEGER NOT NULL,
         minute_used INTEGER NOT NULL
     );
+    """,
+    7: """
+    -- Why a version was made, kept with it (outside its body: a new note alone is no change).
+    ALTER TABLE template_versions ADD COLUMN change_note TEXT;
+    -- Names such as 'production' that point at one version each; the version a label left
+    -- is kept, so moving it back is one step.
+    CREATE TABLE template_labels (
+        template_id TEXT NOT NULL,
+        label TEXT NOT NULL,
+        version TEXT NOT NULL,
+        previous_version TEXT,
+        updated_us INTEGER NOT NULL,
+        PRIMARY KEY (template_id, label)
+    ) WITHOUT ROWID;
     """,
 }
 

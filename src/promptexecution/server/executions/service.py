@@ -21,7 +21,8 @@ from ..core.plans import PlanLimits
 from ..db.connection import Database
 from ..providers.base import Chunk, GenerationRequest, ProviderError, Usage, estimate_tokens
 from ..providers.catalog import ModelCatalog, ModelEntry
-from ..templates.rendering import Renderer, resolve_variables
+from ..templates.labels import labelled_version
+from ..templates.rendering import Renderer, check_text, resolve_variables
 from ..templates.store import TemplateRecord, TemplateStore
 from .store import ExecutionStore
 from .writer import ExecutionWriter
@@ -55,20 +56,6 @@ def check_source(template_id: str | None, prompt: str | None) -> None:
             "Send either 'template_id' or 'prompt', not both",
             fields=["template_id", "prompt"],
         )
-
-
-def _check_text(prompt: str) -> None:
-    """A prompt must be text a model can be sent: JSON's `\ud800` escapes (in a raw prompt,
-    a variable or a template's output) can make an unpaired surrogate, which is not."""
-    try:
-        prompt.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise validation(
-            "INVALID_TEXT",
-            f"The prompt contains an unpaired surrogate (U+{ord(prompt[exc.start]):04X}) at "
-            f"character {exc.start}, which is not text; send UTF-8 text",
-            position=exc.start,
-        ) from None
 
 
 def provider_api_error(exc: ProviderError, execution_id: str) -> ApiError:
@@ -150,7 +137,7 @@ class ExecutionService:
         self.monotonic = monotonic
         # (account, id or name, version) -> active template; cleared when the store's
         # generation moves, so an edit or archive is seen by the very next request.
-        self._template_cache: dict[tuple[str, str, str | None], TemplateRecord] = {}
+        self._template_cache: dict[tuple[str, str, str | None, str | None], TemplateRecord] = {}
         self._template_cache_generation = -1
 
     # ------------------------------------------------------------------ preparation
@@ -163,7 +150,7 @@ class ExecutionService:
         renderer = self.renderer
         if request.template_id is not None:
             template = self.find_template(
-                account_id, request.template_id, request.template_version
+                account_id, request.template_id, request.template_version, request.template_label
             )
             referenced = await renderer.referenced(template.prompt, account_id)
             values = resolve_variables(template.variables, provided, referenced)
@@ -175,12 +162,10 @@ class ExecutionService:
             }
             variables_used: dict[str, Any] | None = {**provided, **defaults}
         else:
-            if request.template_version is not None:
-                raise validation(
-                    "INVALID_FIELD",
-                    "'template_version' needs a 'template_id'",
-                    field="template_version",
-                )
+            for pin in ("template_version", "template_label"):
+                if getattr(request, pin) is not None:
+                    raise validation("INVALID_FIELD", f"'{pin}' needs a 'template_id'",
+                                     field=pin)
             assert request.prompt is not None
             if provided:
                 referenced = await renderer.referenced(request.prompt, account_id)
@@ -190,7 +175,7 @@ class ExecutionService:
                 rendered = request.prompt  # no variables: the prompt is sent exactly as written
             variables_used = provided or None
 
-        _check_text(rendered)
+        check_text(rendered)
         settings = self._settings(template, request.model_settings)
         model = self.model_for(settings.get("model"), plan)
         simulate = settings.get("simulate")
@@ -245,22 +230,29 @@ class ExecutionService:
         return model
 
     def find_template(
-        self, account_id: str, id_or_name: str, version: str | None = None
+        self, account_id: str, id_or_name: str, version: str | None = None,
+        label: str | None = None,
     ) -> TemplateRecord:
+        """The active template, at `version` or at the version `label` points at (moving a
+        label moves the store's generation, so the cache never answers for the old one)."""
+        if version is not None and label is not None:
+            raise validation("CONFLICTING_FIELDS",
+                             "Give 'template_version' or 'template_label', not both",
+                             field="template_label")
         generation = self.database.generation()
         if generation != self._template_cache_generation:
             self._template_cache.clear()
             self._template_cache_generation = generation
-        key = (account_id, id_or_name, version)
+        key = (account_id, id_or_name, version, label)
         cached = self._template_cache.get(key)
         if cached is None:
-            cached = self._load_template(account_id, id_or_name, version)
+            cached = self._load_template(account_id, id_or_name, version, label)
             if len(self._template_cache) < 10_000:
                 self._template_cache[key] = cached
         return cached
 
     def _load_template(
-        self, account_id: str, id_or_name: str, version: str | None
+        self, account_id: str, id_or_name: str, version: str | None, label: str | None
     ) -> TemplateRecord:
         row = self.templates.find_template_row(account_id, id_or_name)
         if row is None:
@@ -276,6 +268,10 @@ class ExecutionService:
                 "readable but it can no longer run",
                 template_id=row["id"],
             )
+        if label is not None:
+            current = self.templates.get_template(account_id, row["id"])
+            assert current is not None
+            version = labelled_version(self.templates, current, label)
         template = self.templates.get_template(account_id, row["id"], version)
         if template is None:
             raise not_found(

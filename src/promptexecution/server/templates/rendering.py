@@ -56,6 +56,20 @@ def json_type_name(value: Any) -> str:
     return type(value).__name__
 
 
+def check_text(prompt: str) -> None:
+    """A prompt must be text a model can be sent: JSON's `\ud800` escapes (in a raw prompt,
+    a variable or a template's output) can make an unpaired surrogate, which is not."""
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise validation(
+            "INVALID_TEXT",
+            f"The prompt contains an unpaired surrogate (U+{ord(prompt[exc.start]):04X}) at "
+            f"character {exc.start}, which is not text; send UTF-8 text",
+            position=exc.start,
+        ) from None
+
+
 def resolve_variables(
     declared: list[dict[str, Any]], provided: dict[str, Any], referenced: frozenset[str]
 ) -> dict[str, Any]:

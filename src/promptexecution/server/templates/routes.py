@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -39,7 +40,10 @@ _TYPE_OK = {
 }
 
 
-def template_json(record: TemplateRecord, base: str) -> dict[str, Any]:
+def template_json(
+    record: TemplateRecord, base: str, labels: list[sqlite3.Row] | None = None
+) -> dict[str, Any]:
+    """The wire form; `labels` are the template's (TemplateStore.labels)."""
     return {
         "template_id": record.id,
         "name": record.name,
@@ -51,13 +55,15 @@ def template_json(record: TemplateRecord, base: str) -> dict[str, Any]:
         "default_config": record.default_config,
         "tags": record.tags,
         "output_schema": record.output_schema,
+        "change_note": record.change_note,
+        "labels": {row["label"]: row["version"] for row in labels or ()},
         "created_at": iso(from_micros(record.created_us)),
         "updated_at": iso(from_micros(record.updated_us)),
         "url": f"{base}/templates/{record.id}",
     }
 
 
-def _check_variables(variables: list[TemplateVariable]) -> list[dict[str, Any]]:
+def check_variables(variables: list[TemplateVariable]) -> list[dict[str, Any]]:
     seen: set[str] = set()
     out = []
     for var in variables:
@@ -105,7 +111,7 @@ def _next_version(current: str) -> str:
     return f"{major}.{int(minor or 0) + 1}"
 
 
-def _find(ctx: ServerContext, account_id: str, template_id: str) -> TemplateRecord:
+def find_or_404(ctx: ServerContext, account_id: str, template_id: str) -> TemplateRecord:
     record = ctx.templates.get_template(account_id, template_id)
     if record is None:
         raise not_found(
@@ -151,12 +157,13 @@ async def create_template(request: Request) -> Response:
         version="1.0",
         prompt=body.prompt,
         description=body.description,
-        variables=_check_variables(body.variables),
+        variables=check_variables(body.variables),
         default_config=_check_config(ctx, body.default_config),
         tags=_check_tags(body.tags),
         output_schema=body.output_schema,
         created_us=now,
         updated_us=now,
+        change_note=body.change_note,
     )
     ctx.templates.insert_template(record)
     payload = template_json(record, public_base(request))
@@ -186,9 +193,10 @@ async def list_templates(
         newest_first=sort == "updated",
     )
     base = public_base(request)
+    labels = ctx.templates.labels([r.id for r in records])
     return json_response(
         {
-            "templates": [template_json(r, base) for r in records],
+            "templates": [template_json(r, base, labels[r.id]) for r in records],
             "pagination": pagination(total, limit, offset, len(records)),
         }
     )
@@ -198,9 +206,12 @@ async def list_templates(
 async def get_template(request: Request, template_id: str) -> Response:
     ctx = ctx_of(request)
     principal = principal_of(request)
-    return json_response(
-        template_json(_find(ctx, principal.account.id, template_id), public_base(request))
-    )
+    return _one(ctx, request, find_or_404(ctx, principal.account.id, template_id))
+
+
+def _one(ctx: ServerContext, request: Request, record: TemplateRecord) -> Response:
+    labels = ctx.templates.labels([record.id])[record.id]
+    return json_response(template_json(record, public_base(request), labels))
 
 
 @router.put(
@@ -215,7 +226,7 @@ async def update_template(request: Request, template_id: str) -> Response:
     principal = principal_of(request, "templates")
     body, _ = await parse_body(request, TemplateUpdate)
     account_id = principal.account.id
-    current = _find(ctx, account_id, template_id)
+    current = find_or_404(ctx, account_id, template_id)
     if current.status != "active":
         raise not_found(
             "TEMPLATE_ARCHIVED",
@@ -239,7 +250,7 @@ async def update_template(request: Request, template_id: str) -> Response:
         prompt=body.prompt if body.prompt is not None else current.prompt,
         description=body.description if "description" in given else current.description,
         variables=(
-            _check_variables(body.variables) if body.variables is not None else current.variables
+            check_variables(body.variables) if body.variables is not None else current.variables
         ),
         default_config=(
             _check_config(ctx, body.default_config)
@@ -254,8 +265,11 @@ async def update_template(request: Request, template_id: str) -> Response:
     if updated.body() != current.body():  # an identical PUT stores no new version
         updated.version = _next_version(current.version)
         updated.updated_us = to_micros(ctx.clock())
+        updated.change_note = body.change_note
         ctx.templates.add_template_version(updated)
-    return json_response(template_json(updated, public_base(request)))
+    else:
+        updated.change_note = current.change_note
+    return _one(ctx, request, updated)
 
 
 @router.delete("/v2/templates/{template_id}", tags=["templates"], summary="Archive a template",
@@ -263,12 +277,12 @@ async def update_template(request: Request, template_id: str) -> Response:
 async def delete_template(request: Request, template_id: str) -> Response:
     ctx = ctx_of(request)
     principal = principal_of(request, "templates")
-    record = _find(ctx, principal.account.id, template_id)
+    record = find_or_404(ctx, principal.account.id, template_id)
     if record.status != "archived":
         now = to_micros(ctx.clock())
         ctx.templates.set_template_status(record.id, "archived", now)
         record.status, record.updated_us = "archived", now
-    return json_response(template_json(record, public_base(request)))
+    return _one(ctx, request, record)
 
 
 @router.get(
@@ -277,8 +291,11 @@ async def delete_template(request: Request, template_id: str) -> Response:
 async def list_versions(request: Request, template_id: str) -> Response:
     ctx = ctx_of(request)
     principal = principal_of(request)
-    record = _find(ctx, principal.account.id, template_id)
+    record = find_or_404(ctx, principal.account.id, template_id)
     versions = ctx.templates.list_template_versions(record.id)
+    labelled: dict[str, list[str]] = {}
+    for row in ctx.templates.labels([record.id])[record.id]:
+        labelled.setdefault(row["version"], []).append(row["label"])
     return json_response(
         {
             "template_id": record.id,
@@ -289,8 +306,10 @@ async def list_versions(request: Request, template_id: str) -> Response:
                     "created_at": iso(from_micros(created_us)),
                     "name": body["name"],
                     "description": body.get("description"),
+                    "change_note": note,
+                    "labels": labelled.get(version, []),
                 }
-                for version, created_us, body in versions
+                for version, created_us, body, note in versions
             ],
         }
     )
@@ -304,7 +323,7 @@ async def list_versions(request: Request, template_id: str) -> Response:
 async def get_version(request: Request, template_id: str, version: str) -> Response:
     ctx = ctx_of(request)
     principal = principal_of(request)
-    current = _find(ctx, principal.account.id, template_id)
+    current = find_or_404(ctx, principal.account.id, template_id)
     record = ctx.templates.get_template(principal.account.id, current.id, version)
     if record is None:
         raise not_found(
@@ -313,4 +332,4 @@ async def get_version(request: Request, template_id: str, version: str) -> Respo
             template_id=current.id,
             version=version,
         )
-    return json_response(template_json(record, public_base(request)))
+    return _one(ctx, request, record)

@@ -183,12 +183,37 @@ def analyze(source: str) -> list[str]:
 
 
 def _syntax_error(exc: TemplateSyntaxError, source: str) -> ApiError:
+    details: dict[str, Any] = {"line": exc.lineno}
+    column = _column(exc, source)
+    if column is not None:
+        details["column"] = column
+    details["template_section"] = _line(source, exc.lineno)
     return template_error(
         "TEMPLATE_SYNTAX_ERROR",
-        f"Template syntax error on line {exc.lineno}: {exc.message}",
-        line=exc.lineno,
-        template_section=_line(source, exc.lineno),
+        f"Template syntax error on line {exc.lineno}: {exc.message}", **details
     )
+
+
+# The token Jinja names in its message: "unexpected '}'", "got 'b'", "unknown tag 'x'".
+_NAMED_TOKEN = re.compile(r"(?:unexpected|got|tag) '([^']{1,80})'")
+
+
+def _column(exc: TemplateSyntaxError, source: str) -> int | None:
+    """Where on its line the error is, 1-based. Jinja reports only the line: this finds the
+    token its message names, else the last block opened on that line."""
+    lines = source.splitlines()
+    if exc.lineno is None or not 1 <= exc.lineno <= len(lines):
+        return None
+    text = lines[exc.lineno - 1]
+    opened = max(text.rfind("{{"), text.rfind("{%"))
+    named = _NAMED_TOKEN.search(exc.message or "")
+    if named:
+        at = text.find(named.group(1), max(opened, 0))
+        if at < 0:
+            at = text.find(named.group(1))
+        if at >= 0:
+            return at + 1
+    return opened + 1 if opened >= 0 else 1
 
 
 def _parse(source: str) -> nodes.Template:

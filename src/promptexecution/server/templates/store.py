@@ -29,6 +29,8 @@ class TemplateRecord:
     output_schema: dict[str, Any] | None = None
     created_us: int = 0
     updated_us: int = 0
+    # Why this version was made: kept beside the body, so a note alone makes no version.
+    change_note: str | None = None
 
     def body(self) -> dict[str, Any]:
         """What one immutable version stores."""
@@ -48,7 +50,8 @@ class TemplateStore:
         self.database = database
         self.conn = database.conn
 
-    def _template_from(self, row: sqlite3.Row, body_json: str, version: str) -> TemplateRecord:
+    def _template_from(self, row: sqlite3.Row, body_json: str, version: str,
+                       change_note: str | None) -> TemplateRecord:
         body = json.loads(body_json)
         return TemplateRecord(
             id=row["id"],
@@ -57,6 +60,7 @@ class TemplateStore:
             version=version,
             created_us=row["created_us"],
             updated_us=row["updated_us"],
+            change_note=change_note,
             **body,
         )
 
@@ -82,9 +86,10 @@ class TemplateStore:
 
     def _insert_version(self, record: TemplateRecord, seq: int) -> None:
         self.conn.execute(
-            "INSERT INTO template_versions(template_id, seq, version, body, created_us) "
-            "VALUES (?,?,?,?,?)",
-            (record.id, seq, record.version, json.dumps(record.body()), record.updated_us),
+            "INSERT INTO template_versions(template_id, seq, version, body, created_us, "
+            "change_note) VALUES (?,?,?,?,?,?)",
+            (record.id, seq, record.version, json.dumps(record.body()), record.updated_us,
+             record.change_note),
         )
 
     def add_template_version(self, record: TemplateRecord) -> None:
@@ -129,13 +134,13 @@ class TemplateStore:
         if row is None:
             return None
         wanted = version or row["current_version"]
-        body = self.conn.execute(
-            "SELECT body FROM template_versions WHERE template_id=? AND version=?",
+        found = self.conn.execute(
+            "SELECT body, change_note FROM template_versions WHERE template_id=? AND version=?",
             (row["id"], wanted),
         ).fetchone()
-        if body is None:
+        if found is None:
             return None
-        return self._template_from(row, body[0], wanted)
+        return self._template_from(row, found[0], wanted, found[1])
 
     def template_version_exists(self, template_id: str, version: str) -> bool:
         return (
@@ -182,21 +187,71 @@ class TemplateStore:
             f"SELECT COUNT(*) FROM templates t WHERE {clause}", args
         ).fetchone()
         rows = self.conn.execute(
-            f"SELECT t.*, v.body AS body FROM templates t JOIN template_versions v "
-            f"ON v.template_id = t.id AND v.version = t.current_version WHERE {clause} "
+            f"SELECT t.*, v.body AS body, v.change_note AS note FROM templates t "
+            f"JOIN template_versions v ON v.template_id = t.id AND v.version = t.current_version "
+            f"WHERE {clause} "
             f"ORDER BY {'t.updated_us DESC, t.id DESC' if newest_first else 't.name, t.created_us'}"
             " LIMIT ? OFFSET ?",
             [*args, limit, offset],
         ).fetchall()
-        return [self._template_from(r, r["body"], r["current_version"]) for r in rows], total[0]
+        return [
+            self._template_from(r, r["body"], r["current_version"], r["note"]) for r in rows
+        ], total[0]
 
-    def list_template_versions(self, template_id: str) -> list[tuple[str, int, dict[str, Any]]]:
+    def list_template_versions(
+        self, template_id: str
+    ) -> list[tuple[str, int, dict[str, Any], str | None]]:
+        """(version, created_us, body, change_note), oldest first."""
         rows = self.conn.execute(
-            "SELECT version, created_us, body FROM template_versions WHERE template_id=? "
-            "ORDER BY seq",
+            "SELECT version, created_us, body, change_note FROM template_versions "
+            "WHERE template_id=? ORDER BY seq",
             (template_id,),
         )
-        return [(r[0], r[1], json.loads(r[2])) for r in rows]
+        return [(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
+
+    # ------------------------------------------------------------------ labels
+
+    def labels(self, template_ids: list[str]) -> dict[str, list[sqlite3.Row]]:
+        """Each template's labels (label, version, previous_version, updated_us), by name."""
+        found: dict[str, list[sqlite3.Row]] = {tid: [] for tid in template_ids}
+        if not template_ids:
+            return found
+        marks = ",".join("?" * len(template_ids))
+        rows = self.conn.execute(
+            "SELECT template_id, label, version, previous_version, updated_us "
+            f"FROM template_labels WHERE template_id IN ({marks}) ORDER BY template_id, label",
+            template_ids,
+        )
+        for row in rows:
+            found[row["template_id"]].append(row)
+        return found
+
+    def label_version(self, template_id: str, label: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT version FROM template_labels WHERE template_id=? AND label=?",
+            (template_id, label),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_label(self, template_id: str, label: str, version: str, now_us: int) -> None:
+        """Points `label` at `version`, remembering where it pointed before (when it moved)."""
+        self.database.changed()
+        with self.database.transaction("IMMEDIATE") as db:
+            db.execute(
+                "INSERT INTO template_labels(template_id, label, version, previous_version, "
+                "updated_us) VALUES (?,?,?,NULL,?) ON CONFLICT(template_id, label) DO UPDATE "
+                "SET previous_version = CASE WHEN version = excluded.version "
+                "THEN previous_version ELSE version END, "
+                "version = excluded.version, updated_us = excluded.updated_us",
+                (template_id, label, version, now_us),
+            )
+
+    def remove_label(self, template_id: str, label: str) -> bool:
+        self.database.changed()
+        cursor = self.conn.execute(
+            "DELETE FROM template_labels WHERE template_id=? AND label=?", (template_id, label)
+        )
+        return cursor.rowcount > 0
 
     def set_template_status(self, template_id: str, status: str, now_us: int) -> None:
         self.database.changed()
