@@ -29,7 +29,10 @@ from promptexecution.models import (
     ModelSettings,
     RateLimits,
     Template,
+    TemplateLabel,
     TemplateList,
+    TemplatePreview,
+    TemplateStats,
     TemplateVersions,
 )
 from promptexecution.server.core.clock import FixedClock
@@ -117,6 +120,35 @@ async def test_templates_every_method(server: ServerHandle) -> None:
         with pytest.raises(NotFoundError) as info:
             await client.execute(name, variables={"name": "Ann"})
         assert info.value.code == "TEMPLATE_ARCHIVED"
+
+
+async def test_template_authoring_methods(server: ServerHandle) -> None:
+    name = unique()
+    async with client_for(server, server.make_key("professional")) as client:
+        await client.templates.create(name, "Hi {{ who }}", variables=[{"name": "who"}],
+                                      change_note="first")
+        second = await client.templates.update(name, prompt="Hey {{ who }}",
+                                               change_note="warmer")
+        assert (second.version, second.change_note) == ("1.1", "warmer")
+        preview = await client.templates.preview(name, template_version="1.0",
+                                                 variables={"who": "Ada"})
+        assert isinstance(preview, TemplatePreview) and preview.rendered_prompt == "Hi Ada"
+        broken = await client.templates.preview(prompt="{% if %}")
+        assert not broken.valid and broken.problems[0].line == 1
+        await client.templates.set_label(name, "staging", "1.0")
+        run = await client.execute(name, template_label="staging", variables={"who": "Bo"})
+        assert run.rendered_prompt == "Hi Bo"
+        async with client.stream(name, template_label="latest", variables={"who": "Cy"}) as s:
+            assert (await s.get_text()) == (await s.final_execution()).content
+        batch = await client.batches.submit([{"variables": {"who": "Di"}}], template_id=name,
+                                            template_label="staging")
+        assert batch.batch_id
+        stats = await client.templates.stats(name)
+        assert isinstance(stats, TemplateStats) and stats.versions[0].executions >= 1
+        labels = await client.templates.labels(name)
+        assert [(x.label, x.version) for x in labels.labels] == [("staging", "1.0")]
+        removed = await client.templates.remove_label(name, "staging")
+        assert isinstance(removed, TemplateLabel)
 
 
 # ---------------------------------------------------------------------------- execute

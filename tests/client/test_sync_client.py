@@ -30,7 +30,10 @@ from promptexecution.models import (
     ModelList,
     RateLimits,
     Template,
+    TemplateLabel,
     TemplateList,
+    TemplatePreview,
+    TemplateStats,
     TemplateVersions,
 )
 from promptexecution.server.core.clock import FixedClock
@@ -91,6 +94,38 @@ def test_templates_every_method(server: ServerHandle) -> None:
         assert client.templates.delete(name).status == "archived"
         assert client.templates.list().pagination.total == 0
         assert client.templates.list(status="archived").pagination.total == 1
+
+
+def test_template_authoring_methods(server: ServerHandle) -> None:
+    name = unique()
+    with client_for(server, server.make_key("professional")) as client:
+        client.templates.create(name, "Hi {{ who }}", variables=[{"name": "who"}],
+                                change_note="first")
+        second = client.templates.update(name, prompt="Hey {{ who }}", change_note="warmer")
+        assert (second.version, second.change_note) == ("1.1", "warmer")
+        assert [v.change_note for v in client.templates.versions(name).versions] == [
+            "first", "warmer"]
+        preview = client.templates.preview(prompt="Yo {{ who }} {{ extra }}",
+                                           template_variables=[{"name": "who"}],
+                                           variables={"who": "Ada", "extra": "!"})
+        assert isinstance(preview, TemplatePreview)
+        assert preview.rendered_prompt == "Yo Ada !"
+        assert preview.undeclared_variables == ["extra"]
+        label = client.templates.set_label(name, "production", "1.0")
+        assert isinstance(label, TemplateLabel) and label.version == "1.0"
+        assert client.templates.labels(name).labels[0].label == "production"
+        run = client.execute(name, template_label="production", variables={"who": "Bo"})
+        assert run.rendered_prompt == "Hi Bo"
+        with client.stream(name, template_label="production", variables={"who": "Cy"}) as stream:
+            assert stream.get_text() == client.executions.get(
+                stream.final_execution().execution_id).content
+        stats = client.templates.stats(name)
+        assert isinstance(stats, TemplateStats)
+        assert [v.executions for v in stats.versions] == [2, 0]
+        assert client.templates.remove_label(name, "production").label == "production"
+        with pytest.raises(NotFoundError) as info:
+            client.execute(name, template_label="production", variables={"who": "Bo"})
+        assert info.value.code == "TEMPLATE_LABEL_NOT_FOUND"
 
 
 # ---------------------------------------------------------------------------- execute

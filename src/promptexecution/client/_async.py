@@ -23,7 +23,11 @@ from ..models import (
     ModelList,
     RateLimits,
     Template,
+    TemplateLabel,
+    TemplateLabels,
     TemplateList,
+    TemplatePreview,
+    TemplateStats,
     TemplateVersions,
 )
 from . import _requests as rq
@@ -156,13 +160,15 @@ class AsyncPromptExecutionClient:
         model_config: Mapping[str, Any] | BaseModel | None = None,
         response_format: str | None = None,
         template_version: str | None = None,
+        template_label: str | None = None,
         idempotency_key: str | None = None,
     ) -> ExecutionResult:
         """Runs a template (by id or name) or a raw prompt and returns the finished execution."""
         spec = rq.execute(
             template_id=template_id, prompt=prompt, variables=variables,
             model_config=model_config, response_format=response_format,
-            template_version=template_version, idempotency_key=idempotency_key,
+            template_version=template_version, template_label=template_label,
+            idempotency_key=idempotency_key,
         )
         return await self._call(spec, ExecutionResult)
 
@@ -175,13 +181,15 @@ class AsyncPromptExecutionClient:
         model_config: Mapping[str, Any] | BaseModel | None = None,
         response_format: str | None = None,
         template_version: str | None = None,
+        template_label: str | None = None,
         idempotency_key: str | None = None,
     ) -> AsyncExecutionStream:
         """`async with client.stream(...) as s: async for event in s` (or `await s.get_text()`)."""
         spec = rq.execute(
             template_id=template_id, prompt=prompt, variables=variables,
             model_config=model_config, response_format=response_format,
-            template_version=template_version, stream=True, idempotency_key=idempotency_key,
+            template_version=template_version, template_label=template_label, stream=True,
+            idempotency_key=idempotency_key,
         )
         return AsyncExecutionStream(self, spec)
 
@@ -218,6 +226,27 @@ class AsyncTemplates(_AsyncResource):
 
     async def get_version(self, template_id: str, version: str) -> Template:
         return await self._client._call(rq.template_version(template_id, version), Template)
+
+    async def preview(self, template_id: str | None = None, **fields: Any) -> TemplatePreview:
+        """Renders a stored template (optionally `template_version` / `template_label`) or an
+        unsaved `prompt` with its `template_variables`, with `variables`: no model, no quota."""
+        spec = rq.preview_template(template_id=template_id, **fields)
+        return await self._client._call(spec, TemplatePreview)
+
+    async def labels(self, template_id: str) -> TemplateLabels:
+        return await self._client._call(rq.template_labels(template_id), TemplateLabels)
+
+    async def set_label(self, template_id: str, label: str, version: str) -> TemplateLabel:
+        """Points `label` at `version` (setting or moving it)."""
+        spec = rq.set_template_label(template_id, label, version)
+        return await self._client._call(spec, TemplateLabel)
+
+    async def remove_label(self, template_id: str, label: str) -> TemplateLabel:
+        return await self._client._call(rq.remove_template_label(template_id, label), TemplateLabel)
+
+    async def stats(self, template_id: str) -> TemplateStats:
+        """Per-version executions, failure rate, p50/p95 latency and average cost."""
+        return await self._client._call(rq.template_stats(template_id), TemplateStats)
 
 
 class AsyncExecutions(_AsyncResource):

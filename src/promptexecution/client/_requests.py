@@ -34,6 +34,7 @@ def execute(
     model_config: Mapping[str, Any] | BaseModel | None = None,
     response_format: str | None = None,
     template_version: str | None = None,
+    template_label: str | None = None,
     stream: bool = False,
     idempotency_key: str | None = None,
 ) -> RequestSpec:
@@ -41,6 +42,7 @@ def execute(
         {
             "template_id": template_id,
             "template_version": template_version,
+            "template_label": template_label,
             "prompt": prompt,
             "variables": dict(variables) if variables is not None else None,
             "model_config": model_config,
@@ -62,6 +64,7 @@ def create_template(
     default_config: Mapping[str, Any] | None = None,
     tags: Sequence[str] | None = None,
     output_schema: Mapping[str, Any] | None = None,
+    change_note: str | None = None,
 ) -> RequestSpec:
     return RequestSpec(
         "POST",
@@ -75,13 +78,17 @@ def create_template(
                 "default_config": dict(default_config) if default_config is not None else None,
                 "tags": list(tags) if tags is not None else None,
                 "output_schema": dict(output_schema) if output_schema is not None else None,
+                "change_note": change_note,
             }
         ),
     )
 
 
 def update_template(template_id: str, **fields: Any) -> RequestSpec:
-    return RequestSpec("PUT", f"/templates/{_id(template_id)}", json=_clean(fields))
+    """Every field given is sent, None too: `description=None` clears the description (a
+    field left out is carried over from the current version)."""
+    return RequestSpec("PUT", f"/templates/{_id(template_id)}",
+                       json={k: _plain(v) for k, v in fields.items()})
 
 
 def get_template(template_id: str) -> RequestSpec:
@@ -107,6 +114,41 @@ def template_versions(template_id: str) -> RequestSpec:
 
 def template_version(template_id: str, version: str) -> RequestSpec:
     return RequestSpec("GET", f"/templates/{_id(template_id)}/versions/{_id(version)}")
+
+
+def preview_template(
+    *,
+    template_id: str | None = None,
+    template_version: str | None = None,
+    template_label: str | None = None,
+    prompt: str | None = None,
+    template_variables: Sequence[Mapping[str, Any]] | None = None,
+    variables: Mapping[str, Any] | None = None,
+) -> RequestSpec:
+    return RequestSpec("POST", "/preview", json=_clean({
+        "template_id": template_id, "template_version": template_version,
+        "template_label": template_label, "prompt": prompt,
+        "template_variables": ([dict(v) for v in template_variables]
+                               if template_variables is not None else None),
+        "variables": dict(variables) if variables is not None else None,
+    }))
+
+
+def template_labels(template_id: str) -> RequestSpec:
+    return RequestSpec("GET", f"/templates/{_id(template_id)}/labels")
+
+
+def set_template_label(template_id: str, label: str, version: str) -> RequestSpec:
+    return RequestSpec("PUT", f"/templates/{_id(template_id)}/labels/{_id(label)}",
+                       json={"version": version})
+
+
+def remove_template_label(template_id: str, label: str) -> RequestSpec:
+    return RequestSpec("DELETE", f"/templates/{_id(template_id)}/labels/{_id(label)}")
+
+
+def template_stats(template_id: str) -> RequestSpec:
+    return RequestSpec("GET", f"/templates/{_id(template_id)}/stats")
 
 
 def get_execution(
@@ -151,6 +193,7 @@ def submit_batch(
     template_id: str | None = None,
     prompt: str | None = None,
     template_version: str | None = None,
+    template_label: str | None = None,
     model_config: Mapping[str, Any] | BaseModel | None = None,
     response_format: str | None = None,
     options: Mapping[str, Any] | None = None,
@@ -158,7 +201,8 @@ def submit_batch(
     idempotency_key: str | None = None,
 ) -> RequestSpec:
     body = _clean({
-        "template_id": template_id, "template_version": template_version, "prompt": prompt,
+        "template_id": template_id, "template_version": template_version,
+        "template_label": template_label, "prompt": prompt,
         "inputs": [dict(i) for i in inputs], "model_config": model_config,
         "response_format": response_format,
         "processing_options": dict(options) if options is not None else None,

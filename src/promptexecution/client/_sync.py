@@ -24,7 +24,11 @@ from ..models import (
     ModelList,
     RateLimits,
     Template,
+    TemplateLabel,
+    TemplateLabels,
     TemplateList,
+    TemplatePreview,
+    TemplateStats,
     TemplateVersions,
 )
 from . import _requests as rq
@@ -144,12 +148,14 @@ class SyncPromptExecutionClient:
         model_config: Mapping[str, Any] | BaseModel | None = None,
         response_format: str | None = None,
         template_version: str | None = None,
+        template_label: str | None = None,
         idempotency_key: str | None = None,
     ) -> ExecutionResult:
         spec = rq.execute(
             template_id=template_id, prompt=prompt, variables=variables,
             model_config=model_config, response_format=response_format,
-            template_version=template_version, idempotency_key=idempotency_key,
+            template_version=template_version, template_label=template_label,
+            idempotency_key=idempotency_key,
         )
         return self._call(spec, ExecutionResult)
 
@@ -162,12 +168,14 @@ class SyncPromptExecutionClient:
         model_config: Mapping[str, Any] | BaseModel | None = None,
         response_format: str | None = None,
         template_version: str | None = None,
+        template_label: str | None = None,
         idempotency_key: str | None = None,
     ) -> ExecutionStream:
         spec = rq.execute(
             template_id=template_id, prompt=prompt, variables=variables,
             model_config=model_config, response_format=response_format,
-            template_version=template_version, stream=True, idempotency_key=idempotency_key,
+            template_version=template_version, template_label=template_label, stream=True,
+            idempotency_key=idempotency_key,
         )
         return ExecutionStream(self, spec)
 
@@ -237,6 +245,27 @@ class Templates(_Resource):
 
     def get_version(self, template_id: str, version: str) -> Template:
         return self._client._call(rq.template_version(template_id, version), Template)
+
+    def preview(self, template_id: str | None = None, **fields: Any) -> TemplatePreview:
+        """Renders a stored template (optionally `template_version` / `template_label`) or an
+        unsaved `prompt` with its `template_variables`, with `variables`: no model, no quota."""
+        spec = rq.preview_template(template_id=template_id, **fields)
+        return self._client._call(spec, TemplatePreview)
+
+    def labels(self, template_id: str) -> TemplateLabels:
+        return self._client._call(rq.template_labels(template_id), TemplateLabels)
+
+    def set_label(self, template_id: str, label: str, version: str) -> TemplateLabel:
+        """Points `label` at `version` (setting or moving it)."""
+        spec = rq.set_template_label(template_id, label, version)
+        return self._client._call(spec, TemplateLabel)
+
+    def remove_label(self, template_id: str, label: str) -> TemplateLabel:
+        return self._client._call(rq.remove_template_label(template_id, label), TemplateLabel)
+
+    def stats(self, template_id: str) -> TemplateStats:
+        """Per-version executions, failure rate, p50/p95 latency and average cost."""
+        return self._client._call(rq.template_stats(template_id), TemplateStats)
 
 
 class Executions(_Resource):
