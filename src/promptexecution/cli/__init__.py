@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
+from .. import __version__
 
 PLANS = ("basic", "professional", "enterprise")
 PERMISSIONS = ("execute", "batch", "templates")
@@ -22,7 +22,7 @@ def default_data_dir() -> Path:
     return user_data_path("promptexecution", appauthor=False)
 
 
-def _data_dir(value: str | None) -> Path:
+def data_dir_of(value: str | None) -> Path:
     return Path(value).expanduser() if value else default_data_dir()
 
 
@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     revoke = keys_sub.add_parser("revoke", help="revoke a key by id or shown prefix")
     revoke.add_argument("key", help="key id (key_...) or its shown prefix")
     revoke.add_argument("--data-dir")
+    from . import templates
+
+    templates.add_parser(sub)
     return parser
 
 
@@ -74,11 +77,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "serve":
-        return _serve(args)
+        from . import serve
+
+        return serve.run(args)
     if args.command == "keys":
-        return _keys(args)
+        from . import keys
+
+        return keys.run(args)
+    if args.command == "templates":
+        from . import templates
+
+        return templates.run(args)
     if args.command == "config":
-        from .console.config import config_path
+        from ..console.config import config_path
 
         print(config_path())
         return 0
@@ -86,120 +97,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _console(profile: str | None) -> int:
-    from .console.config import ConfigError
-    from .console.main import run_console
+    from ..console.config import ConfigError
+    from ..console.main import run_console
 
     try:
         return run_console(profile)
     except ConfigError as exc:
         print(f"pe: {exc}", file=sys.stderr)
         return 2
-
-
-def _serve(args: argparse.Namespace) -> int:
-    import logging
-
-    from .server.core.config import ConfigError
-    from .server.db.connection import DatabaseUnavailable
-    from .server.runner import AlreadyRunning, serve
-
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    data_dir = _data_dir(args.data_dir)
-    try:
-        serve(args.host, args.port, data_dir, args.log_level)
-    except (AlreadyRunning, ConfigError, DatabaseUnavailable, ValueError) as exc:
-        print(f"pe serve: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"pe serve: {_os_error(exc, data_dir)}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _os_error(exc: OSError, data_dir: Path) -> str:
-    import errno
-
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"the disk holding {data_dir} is full; free some space and start again"
-    if isinstance(exc, PermissionError):
-        return (f"{exc.filename or data_dir} cannot be written by this user; check its owner "
-                "and permissions")
-    return str(exc)
-
-
-def _keys(args: argparse.Namespace) -> int:
-    from .server.core.accounts import AccountStore
-    from .server.core.clock import from_micros, iso, system_clock, to_micros
-    from .server.db.connection import Database, DatabaseUnavailable, make_data_dir
-
-    data_dir = _data_dir(args.data_dir)
-    try:
-        make_data_dir(data_dir)
-        database = Database(data_dir / "pe.sqlite3")
-    except DatabaseUnavailable as exc:
-        print(f"pe keys: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"pe keys: {_os_error(exc, data_dir)}", file=sys.stderr)
-        return 1
-    store = AccountStore(database)
-    now = to_micros(system_clock())
-    try:
-        if args.keys_command == "create":
-            permissions = [p.strip() for p in args.permissions.split(",") if p.strip()]
-            bad = sorted(set(permissions) - set(PERMISSIONS))
-            if bad or not permissions:
-                print(f"pe keys create: unknown permissions {bad}; choose from "
-                      f"{', '.join(PERMISSIONS)}", file=sys.stderr)
-                return 2
-            if args.account:
-                account = store.get_account(args.account)
-                if account is None:
-                    print(f"pe keys create: no account {args.account!r} in {data_dir}",
-                          file=sys.stderr)
-                    return 2
-                if args.plan and args.plan != account.plan:
-                    print(f"pe keys create: account {account.id} is on the {account.plan} "
-                          f"plan, not {args.plan}", file=sys.stderr)
-                    return 2
-            else:
-                account = store.create_account(args.plan or "basic", args.name, now)
-            key, plaintext = store.create_key(
-                account.id, name=args.name, permissions=permissions,
-                mode="test" if args.test else "live", now_us=now,
-            )
-            print(f"account {account.id} ({account.plan}); key {key.id} "
-                  f"[{','.join(permissions)}]")
-            print(plaintext)
-            return 0
-        if args.keys_command == "list":
-            plans = {a.id: a.plan for a in store.list_accounts()}
-            for key in store.list_keys():
-                when = key.revoked_us
-                state = f"revoked {iso(from_micros(when))}" if when else "active"
-                print(f"{key.id}  {key.display_prefix}…  account={key.account_id} "
-                      f"plan={plans.get(key.account_id)} name={key.name} "
-                      f"permissions={','.join(key.permissions)} {state}")
-            return 0
-        if args.keys_command == "webhook-secret":
-            accounts = store.list_accounts()
-            match = [a for a in accounts
-                     if (a.id == args.account if args.account else a.name == "local")]
-            if not match:
-                print(f"pe keys webhook-secret: no account {args.account or 'local'!r} in "
-                      f"{data_dir}", file=sys.stderr)
-                return 2
-            print(match[0].webhook_secret)
-            return 0
-        revoked = store.revoke_key(args.key, now)
-        if revoked is None:
-            print(f"pe keys revoke: no single active key matches {args.key!r}", file=sys.stderr)
-            return 1
-        print(f"revoked {revoked.id} ({revoked.display_prefix}…)")
-        return 0
-    finally:
-        database.close()
-
-
-if __name__ == "__main__":
-    sys.exit(main())
