@@ -39,6 +39,10 @@ from .screens.help import HelpScreen
 from .screens.playground import PlaygroundScreen
 from .screens.save_template import SaveTemplateScreen
 from .screens.settings import SettingsScreen
+from .screens.templates import TemplatesScreen
+from .screens.templates.editor import EditTemplateScreen
+from .screens.templates.labels import LabelsTable
+from .screens.templates.versions import VersionsTable
 from .session import ApiSession, SessionStatus
 from .theming import FALLBACK_VARIABLES, LoadedThemes, load_themes, pick
 
@@ -48,13 +52,15 @@ if TYPE_CHECKING:
 
 
 # Where a binding of the app applies besides everywhere: each mode's screen and the dialogs.
-SCREEN_SCOPES = ("Playground", "Settings", "help", "dialogs")
+SCREEN_SCOPES = ("Playground", "Templates", "Templates: versions", "Templates: labels",
+                 "Template editor", "Settings", "help", "dialogs")
 
 
 class PeApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "pe"
-    MODE_LABELS: ClassVar[dict[str, str]] = {"playground": "Playground", "settings": "Settings"}
+    MODE_LABELS: ClassVar[dict[str, str]] = {"playground": "Playground",
+                                              "templates": "Templates", "settings": "Settings"}
     DEFAULT_MODE = "playground"
     COMMANDS = App.COMMANDS | {TemplateCommands, ProfileCommands, ThemeCommands,
                                ActionCommands}
@@ -64,6 +70,8 @@ class PeApp(App[None]):
         Binding("ctrl+p", "command_palette", "Commands", id="palette", priority=True,
                 show=False),
         Binding("f2", "switch_mode('playground')", "Playground", id="mode.playground",
+                priority=True, show=False),
+        Binding("f3", "switch_mode('templates')", "Templates", id="mode.templates",
                 priority=True, show=False),
         Binding("f9", "switch_mode('settings')", "Settings", id="mode.settings",
                 priority=True, show=False),
@@ -110,7 +118,9 @@ class PeApp(App[None]):
         self._apply_keymap()
         self.playground: PlaygroundScreen | None = None
         self.add_mode("playground", self._new_playground)
+        self.add_mode("templates", TemplatesScreen)
         self.add_mode("settings", SettingsScreen)
+        self.open_editors: list[EditTemplateScreen] = []  # saved as drafts on quit
         self.profile_name = self.config.profile(profile).name
         self.set_reactive(PeApp.status, SessionStatus(profile=self.profile_name))
 
@@ -151,13 +161,21 @@ class PeApp(App[None]):
         return clashes
 
     @classmethod
+    def binding_owners(cls) -> list[tuple[str, type]]:
+        """Where bindings live, by the name help shows: the app, each screen, the widgets
+        with keys of their own, and the dialogs."""
+        return [("everywhere", cls), ("Playground", PlaygroundScreen),
+                ("Templates", TemplatesScreen), ("Templates: versions", VersionsTable),
+                ("Templates: labels", LabelsTable), ("Template editor", EditTemplateScreen),
+                ("Settings", SettingsScreen), ("help", HelpScreen),
+                ("dialogs", SaveTemplateScreen)]
+
+    @classmethod
     def all_bindings(cls) -> list[tuple[str, Binding]]:
         """(where, binding) for every binding with an id: the help screen lists these."""
         found: list[tuple[str, Binding]] = []
-        for where, owner in (("everywhere", cls), ("Playground", PlaygroundScreen),
-                             ("Settings", SettingsScreen), ("help", HelpScreen),
-                             ("dialogs", SaveTemplateScreen)):
-            for binding in owner.BINDINGS:
+        for where, owner in cls.binding_owners():
+            for binding in owner.BINDINGS:  # type: ignore[attr-defined]
                 if isinstance(binding, Binding) and binding.id:
                     found.append((where, binding))
         return found
@@ -233,6 +251,8 @@ class PeApp(App[None]):
     def _save_draft(self) -> None:
         if self.playground is not None and self.playground.is_mounted:
             self.playground.save_draft()  # nothing typed is lost by quitting
+        for editor in self.open_editors:
+            editor.save_draft()
 
     def _check_connection(self) -> None:
         """A quiet server may have gone away: one cheap read (it counts against no limit)
@@ -327,6 +347,17 @@ class PeApp(App[None]):
         await self.switch_mode("playground")
         if self.playground is not None:
             await self.playground.open_template(template_id)
+
+    async def open_template_version(self, template_id: str, version: str) -> None:
+        """The Templates screen's "Run in Playground": that version, pinned, ready to fill."""
+        client = self.client_or_none()
+        if client is None:
+            self.notify(f"Not opened: {self.not_connected()}", severity="warning")
+            return
+        template = await client.templates.get_version(template_id, version)
+        await self.switch_mode("playground")
+        if self.playground is not None:
+            await self.playground.open_pinned(template)
 
     # ------------------------------------------------------------------ themes
 

@@ -74,17 +74,23 @@ class ActionCommands(_PeProvider):
         # Over a dialog or Help, the mode's actions would run behind it: only the app's.
         on_mode = isinstance(screen, ModeScreen)
         found: list[tuple[str, str, Callable[[], object]]] = []
+        owners = dict(app.binding_owners())
         for where, binding in app.all_bindings():
             if binding.id in ("palette", "help.close", "dialog.close"):
                 continue
             target: DOMNode
+            action = binding.action
+            owner = owners[where]
             if where == "everywhere":
                 target = app
-            elif on_mode and where == app.MODE_LABELS.get(app.current_mode):
+            elif on_mode and isinstance(screen, owner):
                 target = screen
+            elif on_mode and any(isinstance(w, owner) for w in screen.query("*")):
+                # A widget's keys that act on its screen ("screen.restore_version").
+                target, action = screen, action.removeprefix("screen.")
             else:
                 continue
             keys = app.keys_for(binding).replace(",", " or ")
             found.append((binding.description or binding.action, f"{keys} · {binding.id}",
-                          partial(app.run_action, binding.action, target)))
+                          partial(app.run_action, action, target)))
         return found

@@ -128,3 +128,14 @@ def pick(loaded: LoadedThemes, wanted: str) -> tuple[str, str | None]:
     if wanted in loaded.themes:
         return wanted, None
     return DEFAULT_THEME, f"theme {wanted!r} is not available; using {DEFAULT_THEME}"
+
+
+def theme_colour(variables: dict[str, str], name: str, fallback: str) -> str:
+    """A theme variable as a colour Rich can draw: some are not colours (`auto 87%`) or carry
+    an alpha; those, and missing ones, give `fallback`."""
+    from textual.color import Color, ColorParseError
+
+    try:
+        return Color.parse(variables.get(name, fallback)).hex
+    except ColorParseError:
+        return fallback

@@ -73,6 +73,8 @@ class PlaygroundScreen(ModeScreen):
         super().__init__(id="playground")
         self.templates: list[Template] = []
         self.selected: Template | None = None
+        # A version the Templates screen asked to run: it stays until another is chosen.
+        self.pinned: Template | None = None
         self.models: list[str] = []
         self.default_model: str | None = None
         self.extra_model_config: dict[str, Any] = {}  # e.g. simulator knobs, set by tests
@@ -277,7 +279,9 @@ class PlaygroundScreen(ModeScreen):
         focused = self.focused_variable()
         current = previous and next((t for t in self.templates
                                      if t.template_id == previous.template_id), None)
-        if current is not None and previous is not None and current.version == previous.version:
+        if self.pinned is not None and current is not None:
+            self.selected = self.pinned  # a pinned version does not follow new versions
+        elif current is not None and previous is not None and current.version == previous.version:
             self.selected = current  # unchanged: its form, and the cursor in it, stay
         else:
             self.selected = None  # look it up again: it changed, or went
@@ -335,6 +339,19 @@ class PlaygroundScreen(ModeScreen):
         (editors.first() if editors else self.query_one("#template-list", OptionList)).focus()
         return True
 
+    async def open_pinned(self, template: Template) -> None:
+        """Shows one version of a template (not necessarily the latest) and runs that one,
+        until another template, or this one again, is picked."""
+        self.query_one("#source-tabs", TabbedContent).active = "source-template"
+        self.pinned = template
+        self._show_template(template)
+        if any(t.template_id == template.template_id for t in self.templates):
+            self._highlight(template)
+        if self._form_mounting is not None:
+            await self._form_mounting
+        editors = self.query_one("#variables", VariablesForm).query(".field-editor")
+        (editors.first() if editors else self.query_one("#template-list", OptionList)).focus()
+
     @on(OptionList.OptionHighlighted, "#template-list")
     @on(OptionList.OptionSelected, "#template-list")
     def _picked(self, event: OptionList.OptionHighlighted) -> None:
@@ -351,8 +368,10 @@ class PlaygroundScreen(ModeScreen):
             return False
         if show_tab:
             self.query_one("#source-tabs", TabbedContent).active = "source-template"
-        if self.selected is not None and self.selected.template_id == found.template_id:
+        if (self.selected is not None and self.selected.template_id == found.template_id
+                and self.pinned is None):
             return True
+        self.pinned = None
         self._show_template(found)
         if move_highlight:
             self._highlight(found)
@@ -380,6 +399,8 @@ class PlaygroundScreen(ModeScreen):
         info = self._no_template_hint()
         if template is not None:
             info = f"[b]{escape(template.name)}[/] v{escape(template.version)}"
+            if self.pinned is template:
+                info += " [reverse] pinned [/] [dim](pick it again for the latest)[/]"
             if template.description:
                 info += f"\n[dim]{escape(template.description)}[/]"
         self.query_one("#template-info", Static).update(info)
@@ -439,7 +460,9 @@ class PlaygroundScreen(ModeScreen):
             return None, ["pick a template first (or write a raw prompt)"]
         defaults = self.selected.default_config or {}
         variables, problems = self.query_one("#variables", VariablesForm).collect()
-        return RunRequest(template_id=self.selected.template_id, variables=variables,
+        pinned = self.pinned.version if self.pinned is self.selected and self.pinned else None
+        return RunRequest(template_id=self.selected.template_id, template_version=pinned,
+                          variables=variables,
                           extra_model_config=self.extra_model_config,
                           default_format=str(defaults.get("response_format") or "text")), problems
 

@@ -62,6 +62,7 @@ class RunRequest:
     """What the Playground sends; a column adds its model settings."""
 
     template_id: str | None = None
+    template_version: str | None = None  # pinned (the Templates screen's Run this version)
     prompt: str | None = None
     variables: dict[str, Any] | None = None
     extra_model_config: dict[str, Any] = field(default_factory=dict)  # e.g. simulator knobs
@@ -367,6 +368,8 @@ class OutputColumn(Vertical):
         args: dict[str, Any] = {"template_id": request.template_id, "prompt": request.prompt,
                                 "variables": request.variables, "model_config": config or None,
                                 "response_format": fmt}
+        if request.template_version is not None:
+            args["template_version"] = request.template_version
         started = self._clock()
         try:
             if stream:

@@ -1,0 +1,533 @@
+"""Editing a template (or making one, from scratch or as a copy): the prompt with Jinja
+highlighting, its variables (add, remove, retype, defaults), tags, description and default
+settings, checked live by the server's render preview a moment after typing pauses.
+
+Save says which version it makes and takes a change note. A refused save shows the server's
+error here with its request id, and every field keeps what was typed; so does a lost
+connection. `$EDITOR` edits the prompt in a file while the app is suspended. What is being
+edited is kept in a draft file on quit, and offered back when the same template is edited.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shlex
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TextArea
+
+from ....exceptions import APIError
+from ....models import VARIABLE_NAME_PATTERN
+from ...errors import describe_error
+from ...files import write_private
+from ...theming import theme_colour
+from ...widgets.jinja_editor import JinjaTextArea
+from ..base import ModeScreen
+from ..save_template import name_problem, placeholders
+from .dialogs import AskScreen, ConfirmScreen
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ....models import Template, TemplatePreview
+
+PREVIEW_AFTER = 0.3  # seconds after typing pauses
+TYPES = ("string", "number", "integer", "boolean", "array", "object")
+FORMATS = ("text", "json", "structured")
+
+
+def parse_typed(kind: str, text: str) -> tuple[Any, str | None]:
+    """A default or sample typed as text, as a value of `kind` (None when empty)."""
+    if not text.strip():
+        return None, None
+    if kind == "string":
+        return text, None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None, f"is not a {kind} (type it as JSON, e.g. {_EXAMPLES[kind]})"
+    ok = {"number": isinstance(value, int | float) and not isinstance(value, bool),
+          "integer": isinstance(value, int) and not isinstance(value, bool),
+          "boolean": isinstance(value, bool), "array": isinstance(value, list),
+          "object": isinstance(value, dict)}[kind]
+    return (value, None) if ok else (None, f"is not a {kind} (e.g. {_EXAMPLES[kind]})")
+
+
+# What a variable with neither a sample nor a default renders as in the preview.
+_STAND_IN: dict[str, Any] = {"number": 0, "integer": 0, "boolean": False, "array": [],
+                             "object": {}}
+_EXAMPLES = {"number": "0.5", "integer": "3", "boolean": "true", "array": '["a", "b"]',
+             "object": '{"k": "v"}', "string": "text"}
+
+
+def shown_value(kind: str, value: Any) -> str:
+    if value is None:
+        return ""
+    return value if kind == "string" and isinstance(value, str) else json.dumps(value)
+
+
+class VariableRow(Vertical):
+    """One declared variable: name, type, required, default, a sample value for the preview,
+    description, and a button that removes it."""
+
+    def __init__(self, spec: dict[str, Any] | None = None, sample: str = "") -> None:
+        super().__init__(classes="variable-row")
+        self.spec = spec or {}
+        self.sample = sample
+
+    def compose(self) -> ComposeResult:
+        spec = self.spec
+        kind = str(spec.get("type") or "string")
+        with Horizontal(classes="variable-line"):
+            yield Input(str(spec.get("name", "")), placeholder="name", classes="var-name",
+                        compact=True)
+            yield Select([(t, t) for t in TYPES], value=kind, allow_blank=False,
+                         classes="var-type", compact=True)
+            yield Checkbox("req", bool(spec.get("required")), classes="var-required",
+                           compact=True)
+            yield Button("✕", classes="var-remove", compact=True)
+        with Horizontal(classes="variable-line"):
+            yield Input(shown_value(kind, spec.get("default")), placeholder="default",
+                        classes="var-default", compact=True)
+            yield Input(self.sample, placeholder="sample value (preview only)",
+                        classes="var-sample", compact=True)
+        yield Input(str(spec.get("description") or ""), placeholder="description",
+                    classes="var-description", compact=True)
+
+    def read(self) -> tuple[dict[str, Any], Any, list[str]]:
+        """(the variable as the API takes it, its sample value, problems)."""
+        name = self.query_one(".var-name", Input).value.strip()
+        kind = str(self.query_one(".var-type", Select).value)
+        problems = []
+        if not name:
+            problems.append("a variable needs a name")
+        elif not re.match(VARIABLE_NAME_PATTERN, name):
+            problems.append(f"variable name '{name}': letters, digits and _, not starting "
+                            "with a digit")
+        default, problem = parse_typed(kind, self.query_one(".var-default", Input).value)
+        if problem:
+            problems.append(f"default of {name or 'a variable'} {problem}")
+        sample, problem = parse_typed(kind, self.query_one(".var-sample", Input).value)
+        if problem:
+            problems.append(f"sample of {name or 'a variable'} {problem}")
+        var: dict[str, Any] = {"name": name, "type": kind,
+                               "required": self.query_one(".var-required", Checkbox).value}
+        description = self.query_one(".var-description", Input).value.strip()
+        if description:
+            var["description"] = description
+        if default is not None:
+            var["default"] = default
+        return var, sample, problems
+
+    @on(Button.Pressed, ".var-remove")
+    def _remove(self) -> None:
+        screen = self.screen
+        self.remove()
+        if isinstance(screen, EditTemplateScreen):
+            screen.changed()
+
+
+class EditTemplateScreen(ModeScreen):
+    AUTO_FOCUS = "#edit-prompt"
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", id="templates.save", priority=True),
+        Binding("ctrl+e", "external_editor", "$EDITOR", id="templates.external_editor",
+                priority=True),
+        Binding("ctrl+n", "add_variable", "Add variable", id="templates.add_variable",
+                priority=True),
+        Binding("escape", "close", "Back", id="templates.close"),
+    ]
+
+    def __init__(self, template: Template | None, *, duplicate: bool = False,
+                 on_saved: Callable[[Template], None] | None = None) -> None:
+        super().__init__(id="template-editor")
+        self.template = template
+        self.duplicate = duplicate
+        self.on_saved = on_saved
+        self.creating = template is None or duplicate
+        self.last_preview: TemplatePreview | None = None
+        self.preview_times: list[float] = []  # seconds per preview round trip (benchmarks)
+        self._preview_timer: Any = None
+        self._original: dict[str, Any] | None = None
+        self._saving = False
+
+    # ------------------------------------------------------------------ layout
+
+    def compose_body(self) -> ComposeResult:
+        t = self.template
+        name = ""
+        if t is not None:
+            name = f"{t.name}-copy" if self.duplicate else t.name
+        config = (t.default_config if t else None) or {}
+        with Horizontal(id="edit-body"):
+            with Vertical(id="edit-main"):
+                yield Static(self._title(), id="edit-title")
+                with Horizontal(id="edit-names"):
+                    yield Input(name, placeholder="name (letters, digits, . _ -)",
+                                id="edit-name", compact=True)
+                    yield Input(", ".join(t.tags if t else []), placeholder="tags, comma-separated",
+                                id="edit-tags", compact=True)
+                yield Input((t.description or "") if t else "", placeholder="description",
+                            id="edit-description", compact=True)
+                yield JinjaTextArea(t.prompt if t else "", id="edit-prompt")
+            with VerticalScroll(id="edit-side", can_focus=False):
+                yield Label("Variables", classes="section-title")
+                with Vertical(id="edit-variables"):
+                    for var in (t.variables if t else []):
+                        yield VariableRow(var)
+                yield Button("+ variable", id="edit-add-variable", compact=True)
+                yield Label("Default settings", classes="section-title")
+                with Horizontal(classes="edit-config"):
+                    yield Input(str(config.get("model") or ""), placeholder="model",
+                                id="edit-model", compact=True)
+                    yield Select([(f, f) for f in FORMATS], value=str(
+                        config.get("response_format") or "text"), allow_blank=False,
+                        id="edit-format", compact=True)
+                with Horizontal(classes="edit-config"):
+                    yield Input(shown_value("number", config.get("temperature")),
+                                placeholder="temperature", id="edit-temperature", compact=True)
+                    yield Input(shown_value("integer", config.get("max_tokens")),
+                                placeholder="max_tokens", id="edit-max-tokens", compact=True)
+                yield Label("Preview (the server renders, no model runs)",
+                            classes="section-title")
+                yield Static("‹name› stands for a value with no sample or default",
+                             classes="hint")
+                yield Static("", id="edit-problems")
+                yield Static("", id="edit-rendered", classes="prompt-box")
+        yield Static("", id="edit-status", classes="error")
+
+    def _title(self) -> Text:
+        t = self.template
+        if t is None:
+            return Text("New template: saving makes version 1.0", style="bold")
+        if self.duplicate:
+            return Text(f"Copy of {t.name} {t.version}: saving makes a new template (1.0)",
+                        style="bold")
+        return Text(f"Editing {t.name} {t.version}: saving makes {_next(t.version)}",
+                    style="bold")
+
+    def on_mount(self) -> None:
+        self._original = self.collect()[0]
+        self._offer_draft()
+        self.changed()
+        self.pe.open_editors.append(self)
+
+    def on_unmount(self) -> None:
+        if self in self.pe.open_editors:
+            self.pe.open_editors.remove(self)
+
+    # ------------------------------------------------------------------ reading the form
+
+    def collect(self) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+        """(the template's fields, sample values, problems that stop a save)."""
+        problems: list[str] = []
+        name = self.query_one("#edit-name", Input).value.strip()
+        problem = name_problem(name)
+        if problem:
+            problems.append(problem)
+        variables, samples, seen = [], {}, set()
+        for row in self.query(VariableRow):
+            var, sample, row_problems = row.read()
+            problems += row_problems
+            if var["name"] in seen and var["name"]:
+                problems.append(f"variable '{var['name']}' is declared twice")
+            seen.add(var["name"])
+            variables.append(var)
+            if sample is not None:
+                samples[var["name"]] = sample
+        config: dict[str, Any] = {}
+        model = self.query_one("#edit-model", Input).value.strip()
+        if model:
+            config["model"] = model
+        fmt = str(self.query_one("#edit-format", Select).value)
+        if fmt != "text":
+            config["response_format"] = fmt
+        for selector, key, kind in (("#edit-temperature", "temperature", "number"),
+                                    ("#edit-max-tokens", "max_tokens", "integer")):
+            value, bad = parse_typed(kind, self.query_one(selector, Input).value)
+            if bad:
+                problems.append(f"{key} {bad}")
+            elif value is not None:
+                config[key] = value
+        keep = (self.template.default_config or {}) if self.template else {}
+        for key, value in keep.items():  # settings this form has no field for stay as they were
+            if key not in ("model", "response_format", "temperature", "max_tokens"):
+                config[key] = value
+        prompt = self.query_one("#edit-prompt", TextArea).text
+        if not prompt.strip():
+            problems.append("the prompt is empty")
+        tags = [t.strip() for t in self.query_one("#edit-tags", Input).value.split(",")
+                if t.strip()]
+        fields = {
+            "name": name, "prompt": prompt, "tags": tags, "variables": variables,
+            "description": self.query_one("#edit-description", Input).value.strip() or None,
+            "default_config": config or None,
+            "output_schema": self.template.output_schema if self.template else None,
+        }
+        return fields, samples, problems
+
+    @property
+    def dirty(self) -> bool:
+        return self._original is not None and self.collect()[0] != self._original
+
+    # ------------------------------------------------------------------ live preview
+
+    @on(Input.Changed)
+    @on(TextArea.Changed)
+    @on(Select.Changed)
+    @on(Checkbox.Changed)
+    def changed(self) -> None:
+        """Any edit: the preview runs once typing pauses (one timer per burst of typing)."""
+        if self._preview_timer is not None:
+            self._preview_timer.stop()
+        self._preview_timer = self.set_timer(PREVIEW_AFTER, self._preview)
+
+    @work(exclusive=True, group="template-preview", exit_on_error=False, name="previewing")
+    async def _preview(self) -> None:
+        self._preview_timer = None
+        fields, samples, problems = self.collect()
+        box = self.query_one("#edit-problems", Static)
+        local = [p for p in problems if not p.startswith(("a name", "the prompt"))]
+        if not fields["prompt"].strip():
+            box.update(Text("Write the prompt on the left; {{ name }} uses a variable.",
+                            style="dim"))
+            return
+        client = self.pe.client_or_none()
+        if client is None:
+            box.update(Text(f"✗ No preview: {self.pe.not_connected()}"))
+            return
+        # Values nobody typed render as visible stand-ins, so the preview shows the text.
+        declared = {var["name"]: var for var in fields["variables"] if var["name"]}
+        for name in [*declared, *placeholders(fields["prompt"])]:
+            var = declared.get(name, {})
+            if name not in samples and var.get("default") is None:
+                kind = var.get("type", "string")
+                samples[name] = f"‹{name}›" if kind == "string" else _STAND_IN[kind]
+        started = time.perf_counter()
+        try:
+            preview = await client.templates.preview(
+                prompt=fields["prompt"], template_variables=fields["variables"] if not local
+                else [v for v in fields["variables"] if v["name"]], variables=samples)
+        except APIError as exc:
+            box.update(Text(describe_error(exc)))
+            return
+        self.preview_times.append(time.perf_counter() - started)
+        self.last_preview = preview
+        self._show_preview(preview, local)
+
+    def _show_preview(self, preview: TemplatePreview, local: list[str]) -> None:
+        variables = self.app.theme_variables
+        text = Text()
+        for problem in local:
+            text.append(f"✗ {problem}\n", style=theme_colour(variables, "error", "red"))
+        for p in preview.problems:
+            warning = p.code in ("UNDECLARED_VARIABLE", "UNUSED_VARIABLE")
+            where = f"line {p.line}, col {p.column}: " if p.line else ""
+            style = theme_colour(variables, "warning" if warning else "error", "red")
+            text.append(f"{'⚠' if warning else '✗'} {where}{p.message} ({p.code})\n", style=style)
+        if preview.valid and not local:
+            text.append("✓ renders", style=theme_colour(variables, "success", "green"))
+            if preview.variables_used:
+                text.append(f" · uses {', '.join(preview.variables_used)}", style="dim")
+        self.query_one("#edit-problems", Static).update(text)
+        rendered = preview.rendered_prompt
+        self.query_one("#edit-rendered", Static).update(
+            Text(rendered) if rendered is not None else Text("(nothing rendered)", style="dim"))
+
+    # ------------------------------------------------------------------ actions
+
+    def action_add_variable(self) -> None:
+        row = VariableRow({"name": "", "type": "string"})
+        self.query_one("#edit-variables").mount(row)
+        row.call_after_refresh(lambda: row.query_one(".var-name", Input).focus())
+
+    @on(Button.Pressed, "#edit-add-variable")
+    def _add_pressed(self) -> None:
+        self.action_add_variable()
+
+    def _status(self, text: str) -> None:
+        box = self.query_one("#edit-status", Static)
+        box.update(Text(text))
+        box.set_class(bool(text), "-shown")
+
+    def action_save(self) -> None:
+        if self._saving:
+            return
+        fields, _, problems = self.collect()
+        if problems:
+            self._status(f"✗ Not saved: {problems[0]}"
+                         + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+            return
+        if not self.creating and fields == self._original:
+            self.notify(f"Nothing changed: {self.template.version if self.template else ''} "
+                        "stays the latest version, and no version is made.")
+            return
+        t = self.template
+        made = "1.0" if self.creating or t is None else _next(t.version)
+        what = f"new template {fields['name']}" if self.creating else f"{fields['name']}"
+
+        def noted(note: str | None) -> None:
+            if note is not None:
+                self._save(fields, note)
+
+        self.app.push_screen(AskScreen(
+            f"Save {what} as version {made}", "A short note on what changed, kept with the "
+            "version (optional).", placeholder="e.g. shorter intro", button=f"Save {made}"),
+            noted)
+
+    @work(exclusive=True, group="template-save", exit_on_error=False, name="saving")
+    async def _save(self, fields: dict[str, Any], note: str) -> None:
+        client = self.pe.client_or_none()
+        if client is None:
+            self._status(f"✗ Not saved: {self.pe.not_connected()}. Everything typed stays; "
+                         f"save again when the header says connected.")
+            return
+        self._saving = True
+        self._status("")
+        try:
+            if self.creating or self.template is None:
+                create = {k: v for k, v in fields.items() if v is not None}
+                saved = await client.templates.create(change_note=note or None, **create)
+            else:
+                saved = await client.templates.update(self.template.template_id, **fields,
+                                                      change_note=note or None)
+        except APIError as exc:
+            self._status(f"Not saved: {describe_error(exc)}\nEverything typed stays here.")
+            return
+        finally:
+            self._saving = False
+        if self.template is not None and not self.creating and \
+                saved.version == self.template.version:
+            self.notify(f"The server found no change: {saved.version} stays the latest.")
+        else:
+            self.notify(f"Saved {saved.name} {saved.version}.")
+        self.forget_draft()
+        if self.on_saved is not None:
+            self.on_saved(saved)
+        self.dismiss()
+
+    def action_close(self) -> None:
+        if not self.dirty:
+            self.forget_draft()
+            self.dismiss()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.forget_draft()
+                self.dismiss()
+
+        self.app.push_screen(ConfirmScreen("Discard your changes?",
+                                           "What you changed here is not saved.", "Discard"),
+                             answered)
+
+    def action_external_editor(self) -> None:
+        """The prompt in $VISUAL / $EDITOR: the app suspends, the editor runs on the terminal,
+        and the file is read back into the text area."""
+        area = self.query_one("#edit-prompt", TextArea)
+        command = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+        handle, name = tempfile.mkstemp(suffix=".jinja", prefix="pe-prompt-")
+        path = Path(name)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(area.text)
+            try:
+                with self.app.suspend():
+                    result = subprocess.run([*shlex.split(command), str(path)], check=False)
+            except Exception as exc:  # noqa: BLE001 - no terminal to give (tests, web)
+                if type(exc).__name__ != "SuspendNotSupported":
+                    raise
+                result = subprocess.run([*shlex.split(command), str(path)], check=False,
+                                        stdin=subprocess.DEVNULL, capture_output=True)
+            if result.returncode != 0:
+                self._status(f"✗ {command} exited with {result.returncode}; the prompt is "
+                             "unchanged.")
+                return
+            text = path.read_text(encoding="utf-8")
+        except (OSError, ValueError) as exc:
+            self._status(f"✗ Could not run {command}: {exc}")
+            return
+        finally:
+            path.unlink(missing_ok=True)
+        if text != area.text:
+            area.load_text(text)
+            self.notify("Prompt read back from the editor.")
+        self.refresh(layout=True)
+
+    # ------------------------------------------------------------------ drafts
+
+    def _draft_key(self) -> str:
+        t = self.template
+        if t is None:
+            return "new"
+        return f"copy:{t.template_id}" if self.duplicate else f"{t.template_id}@{t.version}"
+
+    def _draft_path(self) -> Path:
+        return self.pe.draft_file.with_name("template-drafts.json")
+
+    def save_draft(self) -> None:
+        """Called on quit: unsaved edits are kept, by template and the version they began at."""
+        if not self.dirty:
+            return
+        drafts = _read(self._draft_path())
+        drafts[self._draft_key()] = {"fields": self.collect()[0], "saved_at": time.time()}
+        with contextlib.suppress(OSError):
+            write_private(self._draft_path(), json.dumps(drafts))
+
+    def forget_draft(self) -> None:
+        drafts = _read(self._draft_path())
+        if drafts.pop(self._draft_key(), None) is not None:
+            with contextlib.suppress(OSError):
+                write_private(self._draft_path(), json.dumps(drafts))
+
+    def _offer_draft(self) -> None:
+        draft = _read(self._draft_path()).get(self._draft_key())
+        if not isinstance(draft, dict) or not isinstance(draft.get("fields"), dict):
+            return
+        self.fill(draft["fields"])
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(draft.get("saved_at", 0))))
+        back = self.pe.hint_key("templates.close")
+        self.notify(f"Restored your unsaved edit from {when}; {back} and Discard drops it.",
+                    timeout=8)
+
+    def fill(self, fields: dict[str, Any]) -> None:
+        self.query_one("#edit-name", Input).value = str(fields.get("name") or "")
+        self.query_one("#edit-tags", Input).value = ", ".join(fields.get("tags") or [])
+        self.query_one("#edit-description", Input).value = str(fields.get("description") or "")
+        self.query_one("#edit-prompt", TextArea).load_text(str(fields.get("prompt") or ""))
+        container = self.query_one("#edit-variables")
+        container.remove_children()
+        container.mount_all([VariableRow(v) for v in fields.get("variables") or []
+                             if isinstance(v, dict)])
+        config = fields.get("default_config") or {}
+        self.query_one("#edit-model", Input).value = str(config.get("model") or "")
+        self.query_one("#edit-temperature", Input).value = shown_value(
+            "number", config.get("temperature"))
+        self.query_one("#edit-max-tokens", Input).value = shown_value(
+            "integer", config.get("max_tokens"))
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _next(version: str) -> str:
+    major, _, minor = version.partition(".")
+    return f"{major}.{int(minor) + 1}" if minor.isdigit() else version
+

@@ -1,0 +1,186 @@
+"""`TemplateList`: the account's templates as a virtual list (line API), so 10,000 of them
+cost the visible rows only, and a filter keystroke only recomputes which rows match.
+
+Each row: name, latest version, tags, variables, last updated, and archived in its own
+colour. The cursor row is highlighted; moving it posts `Highlighted`, Enter posts `Chosen`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from ...theming import theme_colour
+
+if TYPE_CHECKING:
+    from ....models import Template
+
+
+def haystack(template: Template) -> str:
+    """What the filter searches: name, tags and description, lowercased once."""
+    return " ".join([template.name, *template.tags, template.description or ""]).lower()
+
+
+def matches(hay: str, words: list[str]) -> bool:
+    return all(word in hay for word in words)
+
+
+def ago(stamp: str, now: datetime) -> str:
+    """`updated_at` as a short age: 45s, 12m, 3h, 5d, else the date."""
+    try:
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp[:10]
+    seconds = (now - when).total_seconds()
+    if seconds < 60:
+        return f"{max(int(seconds), 0)}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h"
+    if seconds < 86400 * 30:
+        return f"{int(seconds // 86400)}d"
+    return when.strftime("%Y-%m-%d")
+
+
+class TemplateList(ScrollView, can_focus=True):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "move(-1)", show=False),
+        Binding("down", "move(1)", show=False),
+        Binding("pageup", "page(-1)", show=False),
+        Binding("pagedown", "page(1)", show=False),
+        Binding("home", "edge(0)", show=False),
+        Binding("end", "edge(1)", show=False),
+        Binding("enter", "choose", show=False),
+    ]
+
+    class Highlighted(Message):
+        def __init__(self, template: Template | None) -> None:
+            super().__init__()
+            self.template = template
+
+    class Chosen(Message):
+        def __init__(self, template: Template) -> None:
+            super().__init__()
+            self.template = template
+
+    cursor: reactive[int] = reactive(0, repaint=True)
+
+    def __init__(self, *, id: str | None = None,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        super().__init__(id=id)
+        self.rows: list[Template] = []
+        self.now = now
+        self.empty_text = ""
+
+    def show(self, rows: list[Template], keep: str | None = None) -> None:
+        """Replaces the rows; the cursor stays on template `keep` when it is still shown."""
+        self.rows = rows
+        index = next((i for i, t in enumerate(rows) if t.template_id == keep), 0) if keep else 0
+        self.virtual_size = Size(self.size.width, len(rows))
+        self.set_reactive(TemplateList.cursor, min(index, max(len(rows) - 1, 0)))
+        self._follow()
+        self.refresh()
+        self.post_message(self.Highlighted(self.current))
+
+    @property
+    def current(self) -> Template | None:
+        return self.rows[self.cursor] if 0 <= self.cursor < len(self.rows) else None
+
+    def move_to(self, index: int) -> None:
+        if not self.rows:
+            return
+        index = max(0, min(index, len(self.rows) - 1))
+        if index != self.cursor:
+            self.cursor = index
+            self._follow()
+            self.post_message(self.Highlighted(self.current))
+
+    def _follow(self) -> None:
+        """Scrolls so the cursor row is in view."""
+        top, height = self.scroll_offset.y, max(self.scrollable_content_region.height, 1)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False)
+        elif self.cursor >= top + height:
+            self.scroll_to(y=self.cursor - height + 1, animate=False)
+
+    def action_move(self, by: int) -> None:
+        self.move_to(self.cursor + by)
+
+    def action_page(self, by: int) -> None:
+        self.move_to(self.cursor + by * max(self.scrollable_content_region.height - 1, 1))
+
+    def action_edge(self, end: int) -> None:
+        self.move_to(len(self.rows) - 1 if end else 0)
+
+    def action_choose(self) -> None:
+        if self.current is not None:
+            self.post_message(self.Chosen(self.current))
+
+    def on_click(self, event: object) -> None:
+        y = getattr(event, "y", None)
+        if isinstance(y, int):
+            self.move_to(self.scroll_offset.y + y)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        index = self.scroll_offset.y + y
+        if not self.rows:
+            if y == 0 and self.empty_text:
+                return Strip(list(Text(self.empty_text, style="dim").render(self.app.console))
+                             ).adjust_cell_length(width)
+            return Strip.blank(width)
+        if index >= len(self.rows):
+            return Strip.blank(width)
+        return self._row(self.rows[index], index == self.cursor, width)
+
+    def _row(self, template: Template, is_cursor: bool, width: int) -> Strip:
+        variables = self.app.theme_variables
+        muted = Style.parse(theme_colour(variables, "text-muted", "grey50"))
+        age = ago(template.updated_at, self.now())
+        right = f" {len(template.variables):>2}v {age:>5}"
+        version = f" {template.version}"
+        name_width = max(width - len(right) - len(version) - 1, 8)
+        line = Text(no_wrap=True, overflow="ellipsis")
+        name = Text(template.name, no_wrap=True)
+        if template.status == "archived":
+            name.stylize(Style.parse(f"strike {theme_colour(variables, 'warning', 'yellow')}"))
+        else:
+            name.stylize("bold")
+        line.append_text(name)
+        if template.tags:
+            line.append("  " + " ".join(template.tags), style=muted)
+        line.truncate(name_width, overflow="ellipsis", pad=True)
+        line.append(version, style=Style.parse(theme_colour(variables, "accent", "cyan")))
+        line.append(right, style=muted)
+        segments = list(line.render(self.app.console))
+        strip = Strip(segments).adjust_cell_length(width)
+        if is_cursor:
+            focused = self.has_focus
+            colour = theme_colour(variables, "primary" if focused else "panel", "blue")
+            strip = strip.apply_style(Style.parse(f"on {colour}") + Style(bold=focused))
+        return strip
+
+    def watch_cursor(self) -> None:
+        self.refresh()
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(self.size.width, len(self.rows))
+
+

@@ -1,0 +1,344 @@
+"""The Templates screen (F3) with Pilot against the real server: list, filter, detail, edit
+with live validation, save with a note, versions and diffs, restore, labels, archive,
+$EDITOR, create and duplicate, run a version in the Playground."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from rich.console import Console
+from textual.pilot import Pilot
+from textual.widgets import Input, Static, TextArea
+
+from promptexecution.console.app import PeApp
+from promptexecution.console.screens.templates import TemplatesScreen
+from promptexecution.console.screens.templates.dialogs import AskScreen, ConfirmScreen
+from promptexecution.console.screens.templates.editor import EditTemplateScreen, VariableRow
+from promptexecution.console.screens.templates.labels import LabelsTable
+from promptexecution.console.screens.templates.template_list import TemplateList
+from promptexecution.console.screens.templates.versions import VersionsTable
+from promptexecution.console.widgets.diff_view import DiffView
+from tests.conftest import ServerHandle
+
+from .conftest import make_app
+from .scenes import ready, wait_for
+
+SIZE = (140, 42)
+
+
+def _client(server: ServerHandle) -> httpx.Client:
+    return server.client(server.local_key)
+
+
+def _seed(server: ServerHandle) -> str:
+    client = _client(server)
+    made = client.post("/templates", json={
+        "name": "aa_letter", "prompt": "Dear {{ who }},\nthanks for {{ thing }}.\nBye",
+        "description": "a thank-you letter", "tags": ["mail"],
+        "variables": [{"name": "who", "type": "string", "required": True},
+                      {"name": "thing", "type": "string", "default": "the gift"}],
+        "change_note": "first"})
+    assert made.status_code == 201, made.text
+    return str(made.json()["template_id"])
+
+
+async def _templates(pilot: Pilot[Any]) -> tuple[PeApp, TemplatesScreen]:
+    app = await ready(pilot)
+    await pilot.press("f3")
+    await wait_for(pilot, lambda: isinstance(app.screen, TemplatesScreen)
+                   and app.screen.loaded_at_least_once)
+    screen = app.screen
+    assert isinstance(screen, TemplatesScreen)
+    return app, screen
+
+
+async def _select(pilot: Pilot[Any], screen: TemplatesScreen, name: str) -> None:
+    listing = screen.query_one(TemplateList)
+    index = next(i for i, t in enumerate(listing.rows) if t.name == name)
+    listing.focus()
+    listing.move_to(index)
+    await pilot.pause()
+
+
+def _text(screen: Any, selector: str) -> str:
+    """What a Static shows, as plain text (it may hold Rich tables and styled text)."""
+    content = screen.query_one(selector, Static).content
+    if isinstance(content, str):
+        return content
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(content)
+    return console.export_text()
+
+
+async def test_the_list_shows_every_template_and_filters_as_you_type(
+    console_server: ServerHandle, tmp_path: Path
+) -> None:
+    _seed(console_server)
+    async with make_app(console_server, tmp_path).run_test(size=SIZE) as pilot:
+        app, screen = await _templates(pilot)
+        listing = screen.query_one(TemplateList)
+        assert len(listing.rows) == len(screen.templates) > 10  # the seeded examples too
+        assert listing.has_focus  # one-key actions work at once
+        await pilot.press("slash")
+        await pilot.press(*"thank")  # the description matches
+        await wait_for(pilot, lambda: [t.name for t in listing.rows] == ["aa_letter"])
+        assert "1 active" in _text(screen, "#templates-count")
+        assert "aa_letter" in _text(screen, "#detail-head")
+        assert "Dear" in _text(screen, "#detail-prompt")
+        assert "who" in _text(screen, "#detail-variables")
+        await pilot.press(*"zzz")
+        await wait_for(pilot, lambda: not listing.rows)
+        assert "no active template matches" in listing.empty_text
+        await pilot.press("escape")
+        assert listing.has_focus
+        screen.query_one("#templates-filter", Input).value = ""
+        await pilot.press("s")  # by last updated: the newest first
+        await wait_for(pilot, lambda: screen.sort == "updated")
+        assert listing.rows[0].name == "aa_letter"
+
+
+async def test_edit_validates_live_and_saves_a_new_version_with_its_note(
+    console_server: ServerHandle, tmp_path: Path
+) -> None:
+    template_id = _seed(console_server)
+    async with make_app(console_server, tmp_path).run_test(size=SIZE) as pilot:
+        app, screen = await _templates(pilot)
+        await _select(pilot, screen, "aa_letter")
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, EditTemplateScreen))
+        editor = app.screen
+        assert isinstance(editor, EditTemplateScreen)
+        assert "saving makes 1.1" in _text(editor, "#edit-title")
+        area = editor.query_one("#edit-prompt", TextArea)
+        area.load_text("Dear {{ who }} {{ mood }},\n{% if %}")
+        await wait_for(pilot, lambda: "TEMPLATE_SYNTAX_ERROR" in _text(editor, "#edit-problems"))
+        assert "line 2" in _text(editor, "#edit-problems")
+        area.load_text("Dear {{ who }}, {{ mood }}!")
+        await wait_for(pilot, lambda: "UNDECLARED_VARIABLE" in _text(editor, "#edit-problems"))
+        assert "UNUSED_VARIABLE" in _text(editor, "#edit-problems")  # thing
+        assert "‹who›" in _text(editor, "#edit-rendered")  # no sample yet: a stand-in
+        first = editor.query(VariableRow).first()
+        first.query_one(".var-sample", Input).value = "Ada"
+        await wait_for(pilot, lambda: "Dear Ada" in _text(editor, "#edit-rendered"))
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, AskScreen))
+        assert "version 1.1" in str(app.screen.title_text)
+        app.screen.query_one("#ask-input", Input).value = "asks about the mood"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, TemplatesScreen))
+    stored = _client(console_server).get(f"/templates/{template_id}").json()
+    assert stored["version"] == "1.1" and stored["change_note"] == "asks about the mood"
+    assert stored["prompt"] == "Dear {{ who }}, {{ mood }}!"
+
+
+async def test_a_refused_save_shows_the_error_in_place_and_keeps_every_field(
+    console_server: ServerHandle, tmp_path: Path
+) -> None:
+    _seed(console_server)
+    async with make_app(console_server, tmp_path).run_test(size=SIZE) as pilot:
+        app, screen = await _templates(pilot)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, EditTemplateScreen))
+        editor = app.screen
+        editor.query_one("#edit-name", Input).value = "aa_letter"  # taken
+        editor.query_one("#edit-prompt", TextArea).load_text("Something new")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, AskScreen))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "TEMPLATE_NAME_TAKEN" in _text(editor, "#edit-status"))
+        assert "request req_" in _text(editor, "#edit-status")
+        assert editor.query_one("#edit-prompt", TextArea).text == "Something new"
+        assert app.screen is editor
+        editor.query_one("#edit-name", Input).value = "bad name!"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "Not saved" in _text(editor, "#edit-status"))
+        assert "not ' ', '!'" in _text(editor, "#edit-status") or "space" in _text(
+            editor, "#edit-status")
+
+
+async def test_versions_diff_restore_and_run_a_version_in_the_playground(
+    console_server: ServerHandle, tmp_path: Path
+) -> None:
+    template_id = _seed(console_server)
+    client = _client(console_server)
+    client.put(f"/templates/{template_id}", json={
+        "prompt": "Dear {{ who }},\nmany thanks for {{ thing }}.\nBye", "change_note": "warmer",
+        "tags": ["mail", "thanks"]})
+    async with make_app(console_server, tmp_path).run_test(size=(160, 45)) as pilot:
+        app, screen = await _templates(pilot)
+        await _select(pilot, screen, "aa_letter")
+        await pilot.press("v")
+        table = screen.query_one(VersionsTable)
+        await wait_for(pilot, lambda: table.row_count == 2)
+        view = screen.query_one(DiffView)
+        await wait_for(pilot, lambda: view.changes > 0)
+        assert "1.0 → 1.1" in _text(screen, "#diff-title")
+        assert view.changes == 2  # the prompt line, the tags line
+        rows = [str(table.get_row_at(i)) for i in range(2)]
+        assert "warmer" in rows[0] and "first" in rows[1]
+        await pilot.press("u")  # side by side at 160 columns
+        await wait_for(pilot, lambda: view.split)
+        await pilot.press("down")  # 1.0: the first version, compared with nothing
+        await wait_for(pilot, lambda: "first version" in _text(screen, "#diff-title"))
+        await pilot.press("R")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.click("#confirm-yes")
+        await wait_for(pilot, lambda: client.get(f"/templates/{template_id}").json()["version"]
+                       == "1.2")
+        restored = client.get(f"/templates/{template_id}").json()
+        assert restored["prompt"].startswith("Dear {{ who }},\nthanks")
+        assert restored["change_note"] == "restored from 1.0"
+        await wait_for(pilot, lambda: table.row_count == 3)
+        table.move_cursor(row=2)  # 1.0 again
+        await pilot.pause()
+        await pilot.press("p")
+        await wait_for(pilot, lambda: app.current_mode == "playground"
+                       and app.playground is not None and app.playground.pinned is not None)
+        playground = app.playground
+        assert playground is not None and playground.pinned is not None
+        assert playground.pinned.version == "1.0"
+        request, _ = playground.build_request()
+        assert request is not None and request.template_version == "1.0"
+        assert "pinned" in _text(playground, "#template-info")
+
+
+async def test_labels_set_move_back_and_remove(
+    console_server: ServerHandle, tmp_path: Path
+) -> None:
+    template_id = _seed(console_server)
+    client = _client(console_server)
+    client.put(f"/templates/{template_id}", json={"prompt": "v2 {{ who }}"})
+    async with make_app(console_server, tmp_path).run_test(size=SIZE) as pilot:
+        app, screen = await _templates(pilot)
+        await _select(pilot, screen, "aa_letter")
+        await pilot.press("l")
+        table = screen.query_one(LabelsTable)
+        await wait_for(pilot, lambda: table.labels is not None)
+        assert "No labels yet" in _text(screen, "#labels-hint")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, AskScreen))
+        app.screen.query_one("#ask-input", Input).value = "production"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: table.row_count == 1)
+
+        def label() -> dict[str, Any]:
+            return dict(client.get(f"/templates/{template_id}/labels").json()["labels"][0])
+
+        assert label()["version"] == "1.1"
+        table.focus()
+        await pilot.press("enter")  # move it
+        await wait_for(pilot, lambda: isinstance(app.screen, AskScreen))
+        app.screen.query_one("#ask-input", Input).value = "1.0"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: label()["version"] == "1.0")
+        await wait_for(pilot, lambda: table.labels is not None and table.labels.labels
+                       and table.labels.labels[0].version == "1.0")
+        table.focus()
+        await pilot.press("b")  # one-key rollback
+        await wait_for(pilot, lambda: label()["version"] == "1.1")
+        await wait_for(pilot, lambda: table.labels is not None and table.labels.labels
+                       and table.labels.labels[0].version == "1.1")
+        table.focus()
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.click("#confirm-yes")
+        await wait_for(pilot, lambda: not client.get(f"/templates/{template_id}/labels")
+                       .json()["labels"])
+
+
+async def test_archive_asks_first_and_archived_templates_stay_under_the_filter(
+    console_server: ServerHandle, tmp_path: Path
+) -> None:
+    template_id = _seed(console_server)
+    async with make_app(console_server, tmp_path).run_test(size=SIZE) as pilot:
+        app, screen = await _templates(pilot)
+        await _select(pilot, screen, "aa_letter")
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("escape")  # no: nothing happens
+        await pilot.pause()
+        assert _client(console_server).get(f"/templates/{template_id}").json()["status"] == \
+            "active"
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.click("#confirm-yes")
+        listing = screen.query_one(TemplateList)
+        await wait_for(pilot, lambda: all(t.name != "aa_letter" for t in listing.rows))
+        await pilot.press("a")  # archived
+        await wait_for(pilot, lambda: [t.name for t in listing.rows] == ["aa_letter"])
+        await pilot.press("e")  # an archived template cannot change: said, not done
+        await pilot.pause()
+        assert isinstance(app.screen, TemplatesScreen)
+
+
+async def test_duplicate_makes_a_new_template_from_a_copy(
+    console_server: ServerHandle, tmp_path: Path
+) -> None:
+    _seed(console_server)
+    async with make_app(console_server, tmp_path).run_test(size=SIZE) as pilot:
+        app, screen = await _templates(pilot)
+        await _select(pilot, screen, "aa_letter")
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, EditTemplateScreen))
+        editor = app.screen
+        assert editor.query_one("#edit-name", Input).value == "aa_letter-copy"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, AskScreen))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, TemplatesScreen))
+    copy = _client(console_server).get("/templates/aa_letter-copy").json()
+    assert copy["version"] == "1.0" and copy["variables"][0]["name"] == "who"
+
+
+async def test_editor_command_edits_the_prompt_in_a_file(
+    console_server: ServerHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _seed(console_server)
+    script = tmp_path / "editor.py"
+    script.write_text("import sys\np = sys.argv[1]\ntext = open(p).read()\n"
+                      "open(p, 'w').write(text.replace('Bye', 'Farewell'))\n")
+    monkeypatch.setenv("VISUAL", f"{sys.executable} {script}")
+    async with make_app(console_server, tmp_path).run_test(size=SIZE) as pilot:
+        app, screen = await _templates(pilot)
+        await _select(pilot, screen, "aa_letter")
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, EditTemplateScreen))
+        editor = app.screen
+        await pilot.press("ctrl+e")
+        area = editor.query_one("#edit-prompt", TextArea)
+        await wait_for(pilot, lambda: area.text.endswith("Farewell"))
+
+
+async def test_an_unsaved_edit_is_kept_on_quit_and_offered_back(
+    console_server: ServerHandle, tmp_path: Path
+) -> None:
+    _seed(console_server)
+    async with make_app(console_server, tmp_path).run_test(size=SIZE) as pilot:
+        app, screen = await _templates(pilot)
+        await _select(pilot, screen, "aa_letter")
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, EditTemplateScreen))
+        app.screen.query_one("#edit-prompt", TextArea).load_text("half-written {{ who }}")
+        await pilot.press("ctrl+q")
+    async with make_app(console_server, tmp_path).run_test(size=SIZE) as pilot:
+        app, screen = await _templates(pilot)
+        await _select(pilot, screen, "aa_letter")
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, EditTemplateScreen))
+        area = app.screen.query_one("#edit-prompt", TextArea)
+        await wait_for(pilot, lambda: area.text == "half-written {{ who }}")
+
+
+async def test_a_template_made_elsewhere_appears_without_a_reload(
+    console_server: ServerHandle, tmp_path: Path
+) -> None:
+    async with make_app(console_server, tmp_path, freshness=0.2).run_test(size=SIZE) as pilot:
+        app, screen = await _templates(pilot)
+        _seed(console_server)
+        listing = screen.query_one(TemplateList)
+        await wait_for(pilot, lambda: any(t.name == "aa_letter" for t in listing.rows))
