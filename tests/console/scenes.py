@@ -12,7 +12,7 @@ import os
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +55,11 @@ def scene_app(server: ServerHandle, config_dir: Path, theme: str = "pe-dark",
                   "demo": Profile("demo", server.base_url, api_key_env="PE_SCENE_KEY")},
         default_profile="demo", theme=theme)
     # A fixed config path: the help screen shows it. Scenes never save the config.
-    return PeApp(config, config_path=Path("/tmp/pe-scenes/config.toml"), clock=lambda: 0.0,
-                 output_file=config_dir / "last-output.txt", heartbeat=3600, freshness=3600,
-                 draft_file=config_dir / "draft.json")
+    app = PeApp(config, config_path=Path("/tmp/pe-scenes/config.toml"), clock=lambda: 0.0,
+                output_file=config_dir / "last-output.txt", heartbeat=3600, freshness=3600,
+                draft_file=config_dir / "draft.json")
+    app.now = lambda: START + timedelta(hours=3)
+    return app
 
 
 async def wait_for(pilot: Pilot[Any], check: Callable[[], object], limit: float = 10) -> None:
@@ -201,6 +203,89 @@ async def help_screen(pilot: Pilot[Any]) -> None:
     await _settle(pilot)
 
 
+async def _templates_screen(pilot: Pilot[Any], name: str | None = None) -> Any:
+    from promptexecution.console.screens.templates import TemplatesScreen
+    from promptexecution.console.screens.templates.template_list import TemplateList
+
+    app = await ready(pilot)
+    await pilot.press("f3")
+    await wait_for(pilot, lambda: isinstance(app.screen, TemplatesScreen)
+                   and app.screen.loaded_at_least_once)
+    screen = app.screen
+    if name is not None:
+        listing = screen.query_one(TemplateList)
+        listing.move_to(next(i for i, t in enumerate(listing.rows) if t.name == name))
+    await _settle(pilot)
+    return screen
+
+
+async def _second_version(pilot: Pilot[Any]) -> None:
+    """greeting_template gets a 1.1 with a reworded prompt, a new variable and a note."""
+    app = pilot.app
+    assert isinstance(app, PeApp)
+    client = app.client_or_none()
+    assert client is not None
+    old = await client.templates.get("greeting_template")
+    await client.templates.update(
+        "greeting_template",
+        prompt=old.prompt.replace("a warm", "a warm and cheerful") + "\nSigned, {{ sender }}.",
+        variables=[*old.variables, {"name": "sender", "type": "string", "default": "the team"}],
+        change_note="warmer opening, signed")
+
+
+async def templates_list(pilot: Pilot[Any]) -> None:
+    await _templates_screen(pilot, "customer_email_response")
+
+
+async def templates_edit_error(pilot: Pilot[Any]) -> None:
+    from promptexecution.console.screens.templates.editor import EditTemplateScreen
+
+    await _templates_screen(pilot, "greeting_template")
+    await pilot.press("e")
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, EditTemplateScreen))
+    editor = app.screen
+    editor.query_one("#edit-prompt", TextArea).load_text(
+        "Hello {{ name }}, welcome to {{ place }}!\n{% if vip %}Enjoy the lounge.{% endif \n")
+    await wait_for(pilot, lambda: editor.last_preview is not None
+                   and not editor.last_preview.valid)
+    await _settle(pilot)
+
+
+async def templates_diff(pilot: Pilot[Any], split: bool = False) -> None:
+    from promptexecution.console.widgets.diff_view import DiffView
+
+    await ready(pilot)
+    await _second_version(pilot)
+    screen = await _templates_screen(pilot, "greeting_template")
+    await pilot.press("v")
+    await wait_for(pilot, lambda: screen.query_one(DiffView).changes > 0)
+    if split:
+        await pilot.press("u")
+        await wait_for(pilot, lambda: screen.query_one(DiffView).split)
+    await _settle(pilot)
+
+
+async def templates_split_diff(pilot: Pilot[Any]) -> None:
+    await templates_diff(pilot, split=True)
+
+
+async def templates_labels(pilot: Pilot[Any]) -> None:
+    from promptexecution.console.screens.templates.labels import LabelsTable
+
+    app = await ready(pilot)
+    await _second_version(pilot)
+    client = app.client_or_none()
+    assert client is not None
+    await client.templates.set_label("greeting_template", "production", "1.0")
+    await client.templates.set_label("greeting_template", "production", "1.1")
+    await client.templates.set_label("greeting_template", "staging", "1.1")
+    screen = await _templates_screen(pilot, "greeting_template")
+    await pilot.press("l")
+    await wait_for(pilot, lambda: screen.query_one(LabelsTable).row_count == 2)
+    await _settle(pilot)
+
+
 @dataclass(frozen=True)
 class Scene:
     name: str
@@ -231,4 +316,11 @@ SCENES = [
     Scene("small-settings", settings, size=(80, 24)),
     Scene("small-help", help_screen, size=(80, 24)),
     Scene("wide-playground", one_match, size=(200, 55)),
+    Scene("templates-list", templates_list),
+    Scene("templates-edit-error", templates_edit_error),
+    Scene("templates-diff", templates_diff),
+    Scene("templates-split-diff", templates_split_diff, size=(200, 55)),
+    Scene("templates-labels", templates_labels),
+    Scene("small-templates", templates_list, size=(80, 24)),
+    Scene("small-templates-diff", templates_diff, size=(80, 24)),
 ]

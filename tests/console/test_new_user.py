@@ -607,11 +607,11 @@ async def test_over_a_dialog_the_palette_offers_only_what_works_there(
 async def test_an_action_without_a_key_is_hinted_through_the_palettes_own_key(
         console_server: ServerHandle, tmp_path: Path) -> None:
     app = make_app(console_server, tmp_path)
-    app.config.bindings = {"palette": "f3", "playground.run": "", "playground.copy": ""}
+    app.config.bindings = {"palette": "f12", "playground.run": "", "playground.copy": ""}
     app._apply_keymap()
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        assert "the palette (f3) runs" in meta(app)
+        assert "the palette (f12) runs" in meta(app)
         assert not [n for n in notes(app) if "is bound to" in n]  # unbound is no clash
 
 

@@ -193,9 +193,11 @@ async def test_versions_diff_restore_and_run_a_version_in_the_playground(
         restored = client.get(f"/templates/{template_id}").json()
         assert restored["prompt"].startswith("Dear {{ who }},\nthanks")
         assert restored["change_note"] == "restored from 1.0"
-        await wait_for(pilot, lambda: table.row_count == 3)
+        await wait_for(pilot, lambda: table.row_count == 3 and not screen.fetching)
+        await pilot.pause(0.2)
+        table.focus()
         table.move_cursor(row=2)  # 1.0 again
-        await pilot.pause()
+        await wait_for(pilot, lambda: table.current == "1.0")
         await pilot.press("p")
         await wait_for(pilot, lambda: app.current_mode == "playground"
                        and app.playground is not None and app.playground.pinned is not None)

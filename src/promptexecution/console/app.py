@@ -15,6 +15,7 @@ import signal
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -96,6 +97,8 @@ class PeApp(App[None]):
         self.config_path = config_path or config_module.config_path()
         self.config = config if config is not None else config_module.load(self.config_path)
         self.clock = clock
+        # The wall clock, for ages such as "updated 5m ago" (scenes fix it).
+        self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
         self.sessions: dict[str, ApiSession] = {}
         self._embedded = embedded
         self._output_file = output_file

@@ -48,7 +48,9 @@ def variables_table(template: Template) -> RenderableType:
         return Text("no variables", style="dim")
     table = Table(box=None, padding=(0, 1), expand=False, show_edge=False,
                   header_style="bold")
-    for column in ("name", "type", "required", "default", "description"):
+    for column in ("name", "type", "req"):
+        table.add_column(column, no_wrap=True)
+    for column in ("default", "description"):
         table.add_column(column, overflow="fold")
     for var in template.variables:
         table.add_row(str(var.get("name", "")), str(var.get("type", "string")),

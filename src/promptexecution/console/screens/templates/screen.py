@@ -62,7 +62,7 @@ class TemplatesScreen(ModeScreen):
         self._hay: list[str] = []
         self.status_filter = "active"
         self.sort = "name"
-        self.loading = False
+        self.fetching = False
         self.loaded_at_least_once = False
         self.total: int | None = None
         self._seen: tuple[object, ...] | None = None
@@ -79,7 +79,7 @@ class TemplatesScreen(ModeScreen):
                 yield Input(placeholder="/ filter: name, tag, description", compact=True,
                             id="templates-filter")
                 yield Static("", id="templates-count")
-                yield TemplateList(id="templates-list")
+                yield TemplateList(id="templates-list", now=lambda: self.pe.now())
             with TabbedContent(initial="tab-detail", id="templates-tabs"):
                 with TabPane("Detail", id="tab-detail"):
                     with VerticalScroll(id="template-detail", can_focus=False):
@@ -141,7 +141,7 @@ class TemplatesScreen(ModeScreen):
         if client is None:
             listing.loading = False
             return
-        self.loading = True
+        self.fetching = True
         keep = select or (listing.current.template_id if listing.current else None)
         try:
             self._seen = _newest(await client.templates.list(limit=1, sort="updated",
@@ -165,7 +165,7 @@ class TemplatesScreen(ModeScreen):
             self._error(f"Loading templates: {describe_error(exc)}")
             return
         finally:
-            self.loading = False
+            self.fetching = False
             listing.loading = False
         self._error("")
         self.loaded_at_least_once = True
@@ -182,7 +182,7 @@ class TemplatesScreen(ModeScreen):
         self._apply_filter(keep)
 
     def _check_freshness(self) -> None:
-        if self.loaded_at_least_once and not self.loading and self.is_current:
+        if self.loaded_at_least_once and not self.fetching and self.is_current:
             self._compare_with_server()
 
     @work(exclusive=True, group="templates-fresh", exit_on_error=False,
@@ -195,7 +195,7 @@ class TemplatesScreen(ModeScreen):
             newest = await client.templates.list(limit=1, sort="updated", status="all")
         except APIError:
             return  # the heartbeat reports the server's state
-        if _newest(newest) != self._seen and not self.loading:
+        if _newest(newest) != self._seen and not self.fetching:
             self.reload()
 
     def action_reload(self) -> None:
@@ -221,7 +221,7 @@ class TemplatesScreen(ModeScreen):
         self._show_count()
 
     def _empty_text(self, words: list[str]) -> str:
-        if self.loading or not self.loaded_at_least_once and not self.templates:
+        if self.fetching or not self.loaded_at_least_once and not self.templates:
             return ""
         if not self.templates:
             new = self.pe.hint_key("templates.new")

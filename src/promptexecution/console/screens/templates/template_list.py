@@ -133,7 +133,7 @@ class TemplateList(ScrollView, can_focus=True):
             self.move_to(self.scroll_offset.y + y)
 
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        width = self.scrollable_content_region.width  # the scrollbar has the rest
         index = self.scroll_offset.y + y
         if not self.rows:
             if y == 0 and self.empty_text:
