@@ -10,6 +10,7 @@ and `[variables]` for our own colours (statuses, cost) that the app's TCSS uses.
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -132,10 +133,16 @@ def pick(loaded: LoadedThemes, wanted: str) -> tuple[str, str | None]:
 
 def theme_colour(variables: dict[str, str], name: str, fallback: str) -> str:
     """A theme variable as a colour Rich can draw: some are not colours (`auto 87%`) or carry
-    an alpha; those, and missing ones, give `fallback`."""
+    an alpha; those, and missing ones, give `fallback`. Cached: widgets ask per line drawn,
+    and a refused parse costs Textual a spelling suggestion (~3 ms)."""
+    return _colour(variables.get(name, fallback), fallback)
+
+
+@functools.lru_cache(maxsize=512)
+def _colour(value: str, fallback: str) -> str:
     from textual.color import Color, ColorParseError
 
     try:
-        return Color.parse(variables.get(name, fallback)).hex
+        return Color.parse(value).hex
     except ColorParseError:
         return fallback
