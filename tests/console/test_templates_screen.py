@@ -65,6 +65,13 @@ async def _select(pilot: Pilot[Any], screen: TemplatesScreen, name: str) -> None
     await pilot.pause()
 
 
+async def _edit(pilot: Pilot[Any], screen: TemplatesScreen, name: str) -> None:
+    """Highlights template `name` and opens the editor on it."""
+    await _select(pilot, screen, name)
+    await pilot.press("e")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, EditTemplateScreen))
+
+
 def _text(screen: Any, selector: str) -> str:
     """What a Static shows, as plain text (it may hold Rich tables and styled text)."""
     content = screen.query_one(selector, Static).content
@@ -108,9 +115,7 @@ async def test_edit_validates_live_and_saves_a_new_version_with_its_note(
     template_id = _seed(console_server)
     async with make_app(console_server, tmp_path).run_test(size=SIZE) as pilot:
         app, screen = await _templates(pilot)
-        await _select(pilot, screen, "aa_letter")
-        await pilot.press("e")
-        await wait_for(pilot, lambda: isinstance(app.screen, EditTemplateScreen))
+        await _edit(pilot, screen, "aa_letter")
         editor = app.screen
         assert isinstance(editor, EditTemplateScreen)
         assert "saving makes 1.1" in _text(editor, "#edit-title")
@@ -307,9 +312,7 @@ async def test_editor_command_edits_the_prompt_in_a_file(
     monkeypatch.setenv("VISUAL", f"{sys.executable} {script}")
     async with make_app(console_server, tmp_path).run_test(size=SIZE) as pilot:
         app, screen = await _templates(pilot)
-        await _select(pilot, screen, "aa_letter")
-        await pilot.press("e")
-        await wait_for(pilot, lambda: isinstance(app.screen, EditTemplateScreen))
+        await _edit(pilot, screen, "aa_letter")
         editor = app.screen
         await pilot.press("ctrl+e")
         area = editor.query_one("#edit-prompt", TextArea)
@@ -322,16 +325,12 @@ async def test_an_unsaved_edit_is_kept_on_quit_and_offered_back(
     _seed(console_server)
     async with make_app(console_server, tmp_path).run_test(size=SIZE) as pilot:
         app, screen = await _templates(pilot)
-        await _select(pilot, screen, "aa_letter")
-        await pilot.press("e")
-        await wait_for(pilot, lambda: isinstance(app.screen, EditTemplateScreen))
+        await _edit(pilot, screen, "aa_letter")
         app.screen.query_one("#edit-prompt", TextArea).load_text("half-written {{ who }}")
         await pilot.press("ctrl+q")
     async with make_app(console_server, tmp_path).run_test(size=SIZE) as pilot:
         app, screen = await _templates(pilot)
-        await _select(pilot, screen, "aa_letter")
-        await pilot.press("e")
-        await wait_for(pilot, lambda: isinstance(app.screen, EditTemplateScreen))
+        await _edit(pilot, screen, "aa_letter")
         area = app.screen.query_one("#edit-prompt", TextArea)
         await wait_for(pilot, lambda: area.text == "half-written {{ who }}")
 

@@ -29,6 +29,7 @@ from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from ...exceptions import APIError
 from ..drafts import Draft, load_draft, save_draft
+from ..freshness import newest_change, templates_change
 from ..widgets.output_column import OutputColumn, RunRequest
 from ..widgets.variables_form import VariableField, VariablesForm
 from .base import ModeScreen
@@ -185,11 +186,8 @@ class PlaygroundScreen(ModeScreen):
         client = self.pe.client_or_none()
         if client is None:
             return
-        try:
-            newest = await client.templates.list(limit=1, sort="updated", status="all")
-        except APIError:
-            return  # the heartbeat reports the server's state
-        if _newest(newest) != self._seen and not self._loading:
+        change = await templates_change(client)
+        if change is not None and change != self._seen and not self._loading:
             self.reload()
 
     # ------------------------------------------------------------------ drafts
@@ -253,7 +251,8 @@ class PlaygroundScreen(ModeScreen):
             return
         self._loading = True
         try:
-            seen = _newest(await client.templates.list(limit=1, sort="updated", status="all"))
+            seen = newest_change(await client.templates.list(limit=1, sort="updated",
+                                                             status="all"))
             templates = [t async for t in client.templates.iterate()]
             models = await client.models.list()
         except APIError as exc:
@@ -547,13 +546,6 @@ class PlaygroundScreen(ModeScreen):
                 self.reload(select=template.template_id)
 
         self.app.push_screen(SaveTemplateScreen(prompt), saved)
-
-
-def _newest(page: Any) -> tuple[object, ...]:
-    """What says the templates changed: how many there are, and the newest change."""
-    first = page.templates[0] if page.templates else None
-    return (page.pagination.total, first and (first.template_id, first.version, first.status,
-                                              first.updated_at))
 
 
 def _has_option(option_list: OptionList, option_id: str) -> bool:

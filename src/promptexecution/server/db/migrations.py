@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE accounts (
@@ -189,6 +189,13 @@ MIGRATIONS: dict[int, str] = {
         updated_us INTEGER NOT NULL,
         PRIMARY KEY (template_id, label)
     ) WITHOUT ROWID;
+    """,
+    8: """
+    -- Template pages in either order walk one covering index (status included), so a deep
+    -- offset on 10,000 templates skips index entries instead of table rows.
+    DROP INDEX templates_by_account;
+    CREATE INDEX templates_by_update ON templates(account_id, updated_us, status);
+    CREATE INDEX templates_by_name ON templates(account_id, name, created_us, status);
     """,
 }
 

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 
 from ...models import LABEL_PATTERN, LATEST_LABEL, LabelSet, TemplateLabel, TemplateLabels
 from ..core.clock import from_micros, iso, to_micros
-from ..core.errors import not_found, validation
+from ..core.errors import ApiError, not_found, validation
 from ..core.http import ctx_of, json_response, parse_body, principal_of
 from ..core.openapi import body_schema, errors
 from .routes import find_or_404
@@ -44,13 +44,14 @@ def labelled_version(store: TemplateStore, template: TemplateRecord, label: str)
         return template.version
     version = store.label_version(template.id, label)
     if version is None:
-        raise not_found(
-            "TEMPLATE_LABEL_NOT_FOUND",
-            f"Template '{template.name}' has no label '{label[:60]}'",
-            template_id=template.id,
-            label=label[:60],
-        )
+        raise no_such_label(template, label)
     return version
+
+
+def no_such_label(template: TemplateRecord, label: str) -> ApiError:
+    return not_found("TEMPLATE_LABEL_NOT_FOUND",
+                     f"Template '{template.name}' has no label '{label[:60]}'",
+                     template_id=template.id, label=label[:60])
 
 
 def label_json(row: sqlite3.Row) -> dict[str, Any]:
@@ -118,7 +119,5 @@ async def remove_label(request: Request, template_id: str, label: str) -> Respon
     record = find_or_404(ctx, principal.account.id, template_id)
     row = next((r for r in _labels_of(ctx, record.id) if r["label"] == label), None)
     if row is None or not ctx.templates.remove_label(record.id, label):
-        raise not_found("TEMPLATE_LABEL_NOT_FOUND",
-                        f"Template '{record.name}' has no label '{label[:60]}'",
-                        template_id=record.id, label=label[:60])
+        raise no_such_label(record, label)
     return json_response(label_json(row))

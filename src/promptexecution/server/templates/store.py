@@ -186,12 +186,16 @@ class TemplateStore:
         total = self.conn.execute(
             f"SELECT COUNT(*) FROM templates t WHERE {clause}", args
         ).fetchone()
+        # The page is picked from templates alone (an index walk), and only its rows are
+        # joined to their bodies: a deep offset then skips index entries, not joins. Ties in
+        # the update time go by insertion order (rowid), which the index already holds.
+        order = "t.updated_us DESC, t.rowid DESC" if newest_first else "t.name, t.created_us"
         rows = self.conn.execute(
-            f"SELECT t.*, v.body AS body, v.change_note AS note FROM templates t "
+            f"SELECT t.*, v.body AS body, v.change_note AS note FROM "
+            f"(SELECT t.rowid AS rid FROM templates t WHERE {clause} ORDER BY {order} "
+            f"LIMIT ? OFFSET ?) page JOIN templates t ON t.rowid = page.rid "
             f"JOIN template_versions v ON v.template_id = t.id AND v.version = t.current_version "
-            f"WHERE {clause} "
-            f"ORDER BY {'t.updated_us DESC, t.id DESC' if newest_first else 't.name, t.created_us'}"
-            " LIMIT ? OFFSET ?",
+            f"ORDER BY {order}",
             [*args, limit, offset],
         ).fetchall()
         return [

@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Input, Static, TabbedContent, TabPane
 
 from ....exceptions import APIError
 from ...errors import describe_error
+from ...freshness import newest_change, templates_change
 from ...widgets.diff_view import DiffView
 from ..base import ModeScreen
 from . import detail
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 PAGE = 100  # the API's largest page
 PARALLEL_PAGES = 4
 STATUSES = ("active", "archived", "all")
+DETAIL_AFTER = 0.03  # seconds the cursor rests before the detail pane follows
 STATS_AFTER = 0.25  # seconds the highlight rests before its figures are asked for
 
 
@@ -72,6 +74,8 @@ class TemplatesScreen(ModeScreen):
         self._labels: dict[str, TemplateLabels] = {}
         self._bodies: dict[tuple[str, str], Template] = {}  # (id, version) -> that version
         self._stats_timer: asyncio.TimerHandle | None = None
+        self._detail_timer: asyncio.TimerHandle | None = None
+        self._detail_of: tuple[str, ...] | None = None  # what the detail pane shows
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="templates-body"):
@@ -144,8 +148,8 @@ class TemplatesScreen(ModeScreen):
         self.fetching = True
         keep = select or (listing.current.template_id if listing.current else None)
         try:
-            self._seen = _newest(await client.templates.list(limit=1, sort="updated",
-                                                             status="all"))
+            self._seen = newest_change(await client.templates.list(limit=1, sort="updated",
+                                                                   status="all"))
             first = await client.templates.list(limit=PAGE, status="all", sort="name")
             self.total = first.pagination.total
             found = list(first.templates)
@@ -172,14 +176,23 @@ class TemplatesScreen(ModeScreen):
         for cache in (self._stats, self._versions, self._labels):
             cache.clear()
         self._show_count()
-        self._refresh_tab()
+        self._detail_of = None  # its figures, versions and labels are asked for again
+        self._detail_due()
 
     def _set_templates(self, templates: list[Template], keep: str | None) -> None:
         # Duplicates across pages (a template renamed while paging) are kept once.
         unique = {t.template_id: t for t in templates}
-        self.templates = list(unique.values())
-        self._hay = [haystack(t) for t in self.templates]
+        self._order_templates(list(unique.values()))
         self._apply_filter(keep)
+
+    def _order_templates(self, templates: list[Template]) -> None:
+        """Sorted once per load or sort change, so a filter keystroke only selects."""
+        if self.sort == "updated":
+            templates.sort(key=lambda t: t.updated_at, reverse=True)
+        else:
+            templates.sort(key=lambda t: (t.name.lower(), t.name))
+        self.templates = templates
+        self._hay = [haystack(t) for t in templates]
 
     def _check_freshness(self) -> None:
         if self.loaded_at_least_once and not self.fetching and self.is_current:
@@ -191,11 +204,8 @@ class TemplatesScreen(ModeScreen):
         client = self.pe.client_or_none()
         if client is None:
             return
-        try:
-            newest = await client.templates.list(limit=1, sort="updated", status="all")
-        except APIError:
-            return  # the heartbeat reports the server's state
-        if _newest(newest) != self._seen and not self.fetching:
+        change = await templates_change(client)
+        if change is not None and change != self._seen and not self.fetching:
             self.reload()
 
     def action_reload(self) -> None:
@@ -210,12 +220,14 @@ class TemplatesScreen(ModeScreen):
             keep = listing.current.template_id
         words = self.query_one("#templates-filter", Input).value.lower().split()
         status = self.status_filter
-        shown = [t for t, hay in zip(self.templates, self._hay, strict=True)
-                 if (status == "all" or t.status == status) and matches(hay, words)]
-        if self.sort == "updated":
-            shown.sort(key=lambda t: t.updated_at, reverse=True)
+        pairs = zip(self.templates, self._hay, strict=True)
+        if len(words) == 1:  # the common case, without a generator per template
+            word = words[0]
+            shown = [t for t, hay in pairs if word in hay]
         else:
-            shown.sort(key=lambda t: (t.name.lower(), t.name))
+            shown = [t for t, hay in pairs if matches(hay, words)]
+        if status != "all":
+            shown = [t for t in shown if t.status == status]
         listing.empty_text = self._empty_text(words)
         listing.show(shown, keep)
         self._show_count()
@@ -266,6 +278,7 @@ class TemplatesScreen(ModeScreen):
 
     def action_cycle_sort(self) -> None:
         self.sort = "updated" if self.sort == "name" else "name"
+        self._order_templates(self.templates)
         self._apply_filter()
 
     @property
@@ -274,8 +287,24 @@ class TemplatesScreen(ModeScreen):
 
     @on(TemplateList.Highlighted)
     def _highlighted(self, event: TemplateList.Highlighted) -> None:
-        self._show_detail(event.template)
-        self._refresh_tab()
+        """The detail follows the cursor a moment later: typing in the filter or holding
+        a key down moves the cursor many times, and only the row it rests on is drawn."""
+        if self._detail_timer is not None:
+            self._detail_timer.cancel()
+        self._detail_timer = asyncio.get_running_loop().call_later(
+            DETAIL_AFTER, self._detail_due)
+
+    def _detail_due(self) -> None:
+        self._detail_timer = None
+        if not self.is_attached:
+            return
+        template = self.current
+        shown = (template.template_id, template.version, template.status,
+                 template.updated_at) if template else None
+        if shown != self._detail_of or template is None:
+            self._detail_of = shown
+            self._show_detail(template)
+            self._refresh_tab()
 
     @on(TemplateList.Chosen)
     def _chosen(self) -> None:
@@ -671,12 +700,6 @@ class TemplatesScreen(ModeScreen):
     def _run_in_playground(self, template_id: str, version: str) -> None:
         self.run_worker(self.pe.open_template_version(template_id, version),
                         group="templates-run", exit_on_error=False, name="opening the Playground")
-
-
-def _newest(page: Any) -> tuple[object, ...]:
-    first = page.templates[0] if page.templates else None
-    return (page.pagination.total, first and (first.template_id, first.version, first.status,
-                                              first.updated_at))
 
 
 def _next_version(current: str) -> str:
