@@ -176,6 +176,8 @@ async def rate_limited(pilot: Pilot[Any]) -> None:
     """A raw prompt run twice on a plan with a burst of one: the second is a 429, counted
     down in place."""
     app = await ready(pilot)
+    assert app.playground is not None
+    app.playground.query_one("#raw-prompt", TextArea).cursor_blink = False  # steady snapshots
     await pilot.press("ctrl+t", *"Name three teas.")
     await _run(pilot, app)
     await _run(pilot, app)
@@ -245,7 +247,9 @@ async def templates_edit_error(pilot: Pilot[Any]) -> None:
     app = pilot.app
     await wait_for(pilot, lambda: isinstance(app.screen, EditTemplateScreen))
     editor = app.screen
-    editor.query_one("#edit-prompt", TextArea).load_text(
+    area = editor.query_one("#edit-prompt", TextArea)
+    area.cursor_blink = False  # a blinking cursor is in one snapshot and not the next
+    area.load_text(
         "Hello {{ name }}, welcome to {{ place }}!\n{% if vip %}Enjoy the lounge.{% endif \n")
     await wait_for(pilot, lambda: editor.last_preview is not None
                    and not editor.last_preview.valid)
