@@ -17,7 +17,7 @@ from ..core.clock import from_micros, iso, to_micros
 from ..core.errors import ApiError, not_found, validation
 from ..core.http import ctx_of, json_response, parse_body, principal_of
 from ..core.openapi import body_schema, errors
-from .routes import find_or_404
+from .routes import find_or_404, no_such_version
 from .store import TemplateRecord, TemplateStore
 
 if TYPE_CHECKING:
@@ -95,12 +95,7 @@ async def set_label(request: Request, template_id: str, label: str) -> Response:
                          f"'{LATEST_LABEL}' always means the current version and cannot be set",
                          label=label)
     if not ctx.templates.template_version_exists(record.id, body.version):
-        raise not_found(
-            "TEMPLATE_VERSION_NOT_FOUND",
-            f"Template '{record.name}' has no version '{body.version}'",
-            template_id=record.id,
-            version=body.version,
-        )
+        raise no_such_version(record, body.version)
     ctx.templates.set_label(record.id, label, body.version, to_micros(ctx.clock()))
     row = next(r for r in _labels_of(ctx, record.id) if r["label"] == label)
     return json_response(label_json(row))

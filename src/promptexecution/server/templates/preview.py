@@ -20,7 +20,7 @@ from ..core.http import ctx_of, json_response, parse_body, principal_of
 from ..core.openapi import body_schema, errors
 from .labels import labelled_version
 from .rendering import check_text, resolve_variables
-from .routes import check_variables, find_or_404
+from .routes import check_variables, find_or_404, no_such_version
 
 if TYPE_CHECKING:
     from ..context import ServerContext
@@ -61,9 +61,7 @@ def _source(ctx: ServerContext, account_id: str, body: TemplatePreviewRequest
     if version is not None and version != current.version:
         found = ctx.templates.get_template(account_id, current.id, version)
         if found is None:
-            raise ApiError("not_found_error", "TEMPLATE_VERSION_NOT_FOUND",
-                           f"Template '{current.name}' has no version '{version}'",
-                           details={"template_id": current.id, "version": version})
+            raise no_such_version(current, version)
         stored = found
     return body.prompt if body.prompt is not None else stored.prompt, stored.variables
 

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from ...models import TemplateCreate, TemplateUpdate, TemplateVariable
 from ..core.clock import from_micros, iso, to_micros
-from ..core.errors import conflict, not_found, validation
+from ..core.errors import ApiError, conflict, not_found, validation
 from ..core.http import (
     ctx_of,
     json_response,
@@ -109,6 +109,12 @@ def _check_config(ctx: ServerContext, config: Any) -> dict[str, Any] | None:
 def _next_version(current: str) -> str:
     major, _, minor = current.partition(".")
     return f"{major}.{int(minor or 0) + 1}"
+
+
+def no_such_version(template: TemplateRecord, version: str) -> ApiError:
+    return not_found("TEMPLATE_VERSION_NOT_FOUND",
+                     f"Template '{template.name}' has no version '{version}'",
+                     template_id=template.id, version=version)
 
 
 def find_or_404(ctx: ServerContext, account_id: str, template_id: str) -> TemplateRecord:

@@ -111,3 +111,9 @@ def document(template: Template) -> tuple[str, str]:
         lines += ["output_schema:"] + json.dumps(template.output_schema, indent=2,
                                                  ensure_ascii=False).splitlines()
     return template.prompt, "\n".join(lines)
+
+
+def next_version(current: str) -> str:
+    """The version the server makes next (1.2 -> 1.3), to say it before saving."""
+    major, _, minor = current.partition(".")
+    return f"{major}.{int(minor or 0) + 1}" if minor.isdigit() or not minor else current

@@ -36,6 +36,7 @@ from ...theming import theme_colour
 from ...widgets.jinja_editor import JinjaTextArea
 from ..base import ModeScreen
 from ..save_template import name_problem, placeholders
+from .detail import next_version
 from .dialogs import AskScreen, ConfirmScreen
 
 if TYPE_CHECKING:
@@ -215,7 +216,7 @@ class EditTemplateScreen(ModeScreen):
         if self.duplicate:
             return Text(f"Copy of {t.name} {t.version}: saving makes a new template (1.0)",
                         style="bold")
-        return Text(f"Editing {t.name} {t.version}: saving makes {_next(t.version)}",
+        return Text(f"Editing {t.name} {t.version}: saving makes {next_version(t.version)}",
                     style="bold")
 
     def on_mount(self) -> None:
@@ -375,7 +376,7 @@ class EditTemplateScreen(ModeScreen):
                         "stays the latest version, and no version is made.")
             return
         t = self.template
-        made = "1.0" if self.creating or t is None else _next(t.version)
+        made = "1.0" if self.creating or t is None else next_version(t.version)
         what = f"new template {fields['name']}" if self.creating else f"{fields['name']}"
 
         def noted(note: str | None) -> None:
@@ -525,9 +526,3 @@ def _read(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def _next(version: str) -> str:
-    major, _, minor = version.partition(".")
-    return f"{major}.{int(minor) + 1}" if minor.isdigit() else version
-

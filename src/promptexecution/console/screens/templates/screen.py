@@ -473,7 +473,7 @@ class TemplatesScreen(ModeScreen):
         if version == template.version:
             self.notify(f"{version} is already the latest version.", severity="warning")
             return
-        nxt = _next_version(template.version)
+        nxt = detail.next_version(template.version)
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -700,9 +700,3 @@ class TemplatesScreen(ModeScreen):
     def _run_in_playground(self, template_id: str, version: str) -> None:
         self.run_worker(self.pe.open_template_version(template_id, version),
                         group="templates-run", exit_on_error=False, name="opening the Playground")
-
-
-def _next_version(current: str) -> str:
-    """The version the server makes next (1.2 -> 1.3), to say it before saving."""
-    major, _, minor = current.partition(".")
-    return f"{major}.{int(minor or 0) + 1}" if minor.isdigit() or not minor else current
