@@ -263,7 +263,7 @@ class PeApp(App[None]):
         session = self.session
         if session is None or session.status.state != "connected":
             return
-        if session.heard_within(self._heartbeat / 2):
+        if not session.needs_probe(self._heartbeat):
             return  # traffic just proved it alive (a stream's deltas): no probe mid-stream
         if any(w.group == "heartbeat" and not w.is_finished for w in self.workers):
             return  # the last probe is still waiting: let it time out, don't replace it

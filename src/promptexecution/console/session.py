@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -56,6 +56,7 @@ class ApiSession:
     client: AsyncPromptExecutionClient | None = field(init=False, default=None)
     _listeners: list[Callable[[SessionStatus], None]] = field(init=False, default_factory=list)
     _heard_at: float = field(init=False, default=-math.inf)  # monotonic; the last answer
+    _streams_open: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self.status = SessionStatus(profile=self.profile.name, base_url=self.profile.base_url)
@@ -129,6 +130,23 @@ class ApiSession:
 
     def heard_within(self, seconds: float) -> bool:
         return time.monotonic() - self._heard_at < seconds
+
+    @contextlib.contextmanager
+    def streaming(self) -> Iterator[None]:
+        """A stream is open: its deltas prove the server alive (see `needs_probe`)."""
+        self._streams_open += 1
+        try:
+            yield
+        finally:
+            self._streams_open -= 1
+
+    def needs_probe(self, interval: float) -> bool:
+        """Whether the heartbeat should ask. Recent traffic already answered; an open
+        stream counts as alive until it is silent for as long as a probe would wait (a
+        loaded machine may space deltas wider than the heartbeat's interval)."""
+        if self._streams_open:
+            return not self.heard_within(CHECK_WITHIN)
+        return not self.heard_within(interval / 2)
 
     def _observe(self, event: RequestEvent) -> None:
         """Every HTTP exchange of the SDK lands here: no extra requests for the header."""

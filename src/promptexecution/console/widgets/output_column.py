@@ -374,17 +374,18 @@ class OutputColumn(Vertical):
         try:
             if stream:
                 session = app.sessions[app.profile_name]
-                async with client.stream(**args) as events:
-                    self._execution_id = events.execution_id
-                    self._set_meta("streaming…", "-running")
-                    async for event in events:
-                        if isinstance(event, TextDelta):
-                            self.view.append(event.text)
+                with session.streaming():
+                    async with client.stream(**args) as events:
+                        self._execution_id = events.execution_id
+                        self._set_meta("streaming…", "-running")
+                        async for event in events:
                             session.heard()  # so the heartbeat need not ask mid-stream
-                        elif isinstance(event, ExecutionCompleted):
-                            self._finish(event.execution)
-                        elif isinstance(event, ExecutionFailed):
-                            raise event.error
+                            if isinstance(event, TextDelta):
+                                self.view.append(event.text)
+                            elif isinstance(event, ExecutionCompleted):
+                                self._finish(event.execution)
+                            elif isinstance(event, ExecutionFailed):
+                                raise event.error
             else:
                 self._set_meta("waiting for the model…", "-running")
                 self._finish(await client.execute(**args))
