@@ -177,7 +177,6 @@ async def rate_limited(pilot: Pilot[Any]) -> None:
     down in place."""
     app = await ready(pilot)
     assert app.playground is not None
-    app.playground.query_one("#raw-prompt", TextArea).cursor_blink = False  # steady snapshots
     await pilot.press("ctrl+t", *"Name three teas.")
     await _run(pilot, app)
     await _run(pilot, app)
@@ -248,10 +247,10 @@ async def templates_edit_error(pilot: Pilot[Any]) -> None:
     await wait_for(pilot, lambda: isinstance(app.screen, EditTemplateScreen))
     editor = app.screen
     area = editor.query_one("#edit-prompt", TextArea)
-    area.cursor_blink = False  # a blinking cursor is in one snapshot and not the next
     area.load_text(
         "Hello {{ name }}, welcome to {{ place }}!\n{% if vip %}Enjoy the lounge.{% endif \n")
-    await wait_for(pilot, lambda: editor.last_preview is not None
+    area.focus()  # under load the screen's own focus could land after the snapshot
+    await wait_for(pilot, lambda: area.has_focus and editor.last_preview is not None
                    and not editor.last_preview.valid)
     await _settle(pilot)
 
@@ -301,6 +300,19 @@ class Scene:
     @property
     def server_config(self) -> ServerConfig | None:
         return LIMITED if self.plan else None
+
+    async def play(self, pilot: Pilot[Any]) -> None:
+        """The scene, then every text cursor held steady: a focused Input or TextArea
+        blinks, so a snapshot taken a moment later differed (wide-playground failed in CI)."""
+        await self.run_before(pilot)
+        for field in pilot.app.screen.query("Input, TextArea"):
+            field.cursor_blink = False  # type: ignore[attr-defined]
+            if isinstance(field, TextArea):
+                # Textual 8's line cache keys a non-blinking cursor as "no cursor", so a line
+                # drawn in the blink's off phase would be reused without its cursor.
+                field._line_cache.clear()
+                field.refresh()
+        await pilot.pause()
 
 
 SCENES = [

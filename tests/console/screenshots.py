@@ -19,7 +19,7 @@ async def shoot(scene: Scene, work: Path) -> Path:
     with scene_server(work / "data", scene.server_config) as server:
         app = scene_app(server, work / "config", theme=scene.theme, plan=scene.plan)
         async with app.run_test(size=scene.size) as pilot:
-            await scene.run_before(pilot)
+            await scene.play(pilot)
             app.save_screenshot(filename=f"{scene.name}.svg", path=str(OUT))
     return OUT / f"{scene.name}.svg"
 

@@ -16,4 +16,4 @@ from .scenes import SCENES, Scene, scene_app, scene_server
 def test_snapshot(scene: Scene, snap_compare: Any, tmp_path: Path) -> None:
     with scene_server(tmp_path / "data", scene.server_config) as server:
         app = scene_app(server, tmp_path / "config", theme=scene.theme, plan=scene.plan)
-        assert snap_compare(app, run_before=scene.run_before, terminal_size=scene.size)
+        assert snap_compare(app, run_before=scene.play, terminal_size=scene.size)
