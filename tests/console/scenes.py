@@ -235,7 +235,24 @@ async def _second_version(pilot: Pilot[Any]) -> None:
 
 
 async def templates_list(pilot: Pilot[Any]) -> None:
-    await _templates_screen(pilot, "customer_email_response")
+    """The list with the detail of a template that has run: three runs, one refused."""
+    from promptexecution.exceptions import APIError
+
+    app = await ready(pilot)
+    client = app.client_or_none()
+    assert client is not None
+    values = {"customer_name": "Ada", "message": "Where is my parcel?", "tone": "warm"}
+    for fail in (None, None, "content_policy"):
+        config = {"simulate": {"fail": fail}} if fail else None
+        try:
+            await client.execute("customer_email_response", variables=values,
+                                 model_config=config)
+        except APIError:
+            pass  # the refused run counts as a failure in the figures
+    screen = await _templates_screen(pilot, "customer_email_response")
+    current = screen.current
+    await wait_for(pilot, lambda: screen.figures_loaded(current.template_id))
+    await _settle(pilot)
 
 
 async def templates_edit_error(pilot: Pilot[Any]) -> None:

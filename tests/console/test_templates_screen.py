@@ -13,7 +13,7 @@ import httpx
 import pytest
 from rich.console import Console
 from textual.pilot import Pilot
-from textual.widgets import Input, Static, TextArea
+from textual.widgets import Input, Select, Static, TextArea
 
 from promptexecution.console.app import PeApp
 from promptexecution.console.screens.templates import TemplatesScreen
@@ -333,6 +333,28 @@ async def test_an_unsaved_edit_is_kept_on_quit_and_offered_back(
         await _edit(pilot, screen, "aa_letter")
         area = app.screen.query_one("#edit-prompt", TextArea)
         await wait_for(pilot, lambda: area.text == "half-written {{ who }}")
+
+
+async def test_an_edit_is_kept_once_typing_pauses_even_if_the_console_dies(
+    console_server: ServerHandle, tmp_path: Path
+) -> None:
+    """No quit, no signal: the draft is on disk a moment after typing stops."""
+    _seed(console_server)
+    async with make_app(console_server, tmp_path).run_test(size=SIZE) as pilot:
+        app, screen = await _templates(pilot)
+        await _edit(pilot, screen, "aa_letter")
+        app.screen.query_one("#edit-prompt", TextArea).load_text("typed, then a crash")
+        app.screen.query_one("#edit-format", Select).value = "json"
+        drafts = tmp_path / "template-drafts.json"
+        await wait_for(pilot, lambda: drafts.exists()
+                       and "typed, then a crash" in drafts.read_text())
+        app.open_editors.clear()  # as if the process died: nothing is saved on the way out
+    async with make_app(console_server, tmp_path).run_test(size=SIZE) as pilot:
+        app, screen = await _templates(pilot)
+        await _edit(pilot, screen, "aa_letter")
+        area = app.screen.query_one("#edit-prompt", TextArea)
+        await wait_for(pilot, lambda: area.text == "typed, then a crash")
+        assert app.screen.query_one("#edit-format", Select).value == "json"
 
 
 async def test_a_template_made_elsewhere_appears_without_a_reload(

@@ -100,12 +100,16 @@ class VariableRow(Vertical):
                            compact=True)
             yield Button("✕", classes="var-remove", compact=True)
         with Horizontal(classes="variable-line"):
-            yield Input(shown_value(kind, spec.get("default")), placeholder="default",
+            yield Label("default", classes="field-label")
+            yield Input(shown_value(kind, spec.get("default")), placeholder="none",
                         classes="var-default", compact=True)
-            yield Input(self.sample, placeholder="sample value (preview only)",
-                        classes="var-sample", compact=True)
-        yield Input(str(spec.get("description") or ""), placeholder="description",
-                    classes="var-description", compact=True)
+            yield Label("sample", classes="field-label")
+            yield Input(self.sample, placeholder="preview only", classes="var-sample",
+                        compact=True)
+        with Horizontal(classes="variable-line"):
+            yield Label("about", classes="field-label")
+            yield Input(str(spec.get("description") or ""), placeholder="what it is for",
+                        classes="var-description", compact=True)
 
     def read(self) -> tuple[dict[str, Any], Any, list[str]]:
         """(the variable as the API takes it, its sample value, problems)."""
@@ -176,12 +180,16 @@ class EditTemplateScreen(ModeScreen):
             with Vertical(id="edit-main"):
                 yield Static(self._title(), id="edit-title")
                 with Horizontal(id="edit-names"):
-                    yield Input(name, placeholder="name (letters, digits, . _ -)",
-                                id="edit-name", compact=True)
-                    yield Input(", ".join(t.tags if t else []), placeholder="tags, comma-separated",
+                    yield Label("name", classes="field-label")
+                    yield Input(name, placeholder="letters, digits, . _ -", id="edit-name",
+                                compact=True)
+                    yield Label("tags", classes="field-label")
+                    yield Input(", ".join(t.tags if t else []), placeholder="comma-separated",
                                 id="edit-tags", compact=True)
-                yield Input((t.description or "") if t else "", placeholder="description",
-                            id="edit-description", compact=True)
+                with Horizontal(id="edit-about"):
+                    yield Label("description", classes="field-label")
+                    yield Input((t.description or "") if t else "", placeholder="optional",
+                                id="edit-description", compact=True)
                 yield JinjaTextArea(t.prompt if t else "", id="edit-prompt")
             with VerticalScroll(id="edit-side", can_focus=False):
                 yield Label("Variables", classes="section-title")
@@ -191,16 +199,19 @@ class EditTemplateScreen(ModeScreen):
                 yield Button("+ variable", id="edit-add-variable", compact=True)
                 yield Label("Default settings", classes="section-title")
                 with Horizontal(classes="edit-config"):
-                    yield Input(str(config.get("model") or ""), placeholder="model",
+                    yield Label("model", classes="field-label")
+                    yield Input(str(config.get("model") or ""), placeholder="server default",
                                 id="edit-model", compact=True)
                     yield Select([(f, f) for f in FORMATS], value=str(
                         config.get("response_format") or "text"), allow_blank=False,
                         id="edit-format", compact=True)
                 with Horizontal(classes="edit-config"):
+                    yield Label("temp", classes="field-label")
                     yield Input(shown_value("number", config.get("temperature")),
-                                placeholder="temperature", id="edit-temperature", compact=True)
+                                placeholder="auto", id="edit-temperature", compact=True)
+                    yield Label("max tokens", classes="field-label")
                     yield Input(shown_value("integer", config.get("max_tokens")),
-                                placeholder="max_tokens", id="edit-max-tokens", compact=True)
+                                placeholder="auto", id="edit-max-tokens", compact=True)
                 yield Label("Preview (the server renders, no model runs)",
                             classes="section-title")
                 yield Static("‹name› stands for a value with no sample or default",
@@ -298,6 +309,7 @@ class EditTemplateScreen(ModeScreen):
     @work(exclusive=True, group="template-preview", exit_on_error=False, name="previewing")
     async def _preview(self) -> None:
         self._preview_timer = None
+        self.keep_draft()  # a console that dies before quitting loses nothing typed
         fields, samples, problems = self.collect()
         box = self.query_one("#edit-problems", Static)
         local = [p for p in problems if not p.startswith(("a name", "the prompt"))]
@@ -487,6 +499,13 @@ class EditTemplateScreen(ModeScreen):
         with contextlib.suppress(OSError):
             write_private(self._draft_path(), json.dumps(drafts))
 
+    def keep_draft(self) -> None:
+        """Called when typing pauses: the edit as it stands now, or none once it is undone."""
+        if self.dirty:
+            self.save_draft()
+        else:
+            self.forget_draft()
+
     def forget_draft(self) -> None:
         drafts = _read(self._draft_path())
         if drafts.pop(self._draft_key(), None) is not None:
@@ -514,6 +533,8 @@ class EditTemplateScreen(ModeScreen):
                              if isinstance(v, dict)])
         config = fields.get("default_config") or {}
         self.query_one("#edit-model", Input).value = str(config.get("model") or "")
+        fmt = str(config.get("response_format") or "text")
+        self.query_one("#edit-format", Select).value = fmt if fmt in FORMATS else "text"
         self.query_one("#edit-temperature", Input).value = shown_value(
             "number", config.get("temperature"))
         self.query_one("#edit-max-tokens", Input).value = shown_value(

@@ -245,12 +245,18 @@ class TemplatesScreen(ModeScreen):
     def _show_count(self, loaded: int | None = None) -> None:
         listing = self.query_one(TemplateList)
         status = {"active": "active", "archived": "archived", "all": "active + archived"}
-        text = f"{len(listing.rows):,} {status[self.status_filter]} · by {self.sort}"
+        text = Text(f"{len(listing.rows):,} {status[self.status_filter]} · by {self.sort}",
+                    style="dim")
         if loaded is not None and self.total:
-            text += f" · loading {loaded:,}/{self.total:,}"
-        keys = f"{self.pe.hint_key('templates.status')} {self.pe.hint_key('templates.sort')}"
-        self.query_one("#templates-count", Static).update(Text(f"{text}  ({keys})",
-                                                              style="dim"))
+            text.append(f" · loading {loaded:,}/{self.total:,}", style="dim")
+        # What each key does next, e.g. "a→archived  s→updated".
+        then = STATUSES[(STATUSES.index(self.status_filter) + 1) % len(STATUSES)]
+        for key, what in ((self.pe.hint_key("templates.status"), then),
+                          (self.pe.hint_key("templates.sort"),
+                           "updated" if self.sort == "name" else "name")):
+            text.append(f"  {key}", style="bold")
+            text.append(f"→{what}", style="dim")
+        self.query_one("#templates-count", Static).update(text)
 
     @on(Input.Changed, "#templates-filter")
     def _filter(self) -> None:
@@ -327,6 +333,10 @@ class TemplatesScreen(ModeScreen):
         self.query_one("#detail-prompt").display = template is not None
         if template is not None and template.template_id not in self._stats:
             self._stats_soon(template.template_id)
+
+    def figures_loaded(self, template_id: str) -> bool:
+        """Whether the per-version figures of `template_id` are here (tests, scenes)."""
+        return template_id in self._stats
 
     def _no_template(self) -> str:
         if not self.loaded_at_least_once:

@@ -2,7 +2,8 @@
 cost the visible rows only, and a filter keystroke only recomputes which rows match.
 
 Each row: name, latest version, tags, variables, last updated, and archived in its own
-colour. The cursor row is highlighted; moving it posts `Highlighted`, Enter posts `Chosen`.
+colour, struck through, under a header that stays while the rows scroll. The cursor row is
+highlighted; moving it posts `Highlighted`, Enter posts `Chosen`.
 """
 
 from __future__ import annotations
@@ -36,11 +37,11 @@ def matches(hay: str, words: list[str]) -> bool:
 
 
 def ago(stamp: str, now: datetime) -> str:
-    """`updated_at` as a short age: 45s, 12m, 3h, 5d, else the date."""
+    """`updated_at` in at most 6 cells: 45s, 12m, 3h, 5d, then Jan 15 this year, else 2025."""
     try:
         when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     except ValueError:
-        return stamp[:10]
+        return stamp[:6]
     seconds = (now - when).total_seconds()
     if seconds < 60:
         return f"{max(int(seconds), 0)}s"
@@ -50,7 +51,17 @@ def ago(stamp: str, now: datetime) -> str:
         return f"{int(seconds // 3600)}h"
     if seconds < 86400 * 30:
         return f"{int(seconds // 86400)}d"
-    return when.strftime("%Y-%m-%d")
+    return when.strftime("%b %d") if when.year == now.year else str(when.year)
+
+
+# The columns right of the name, with their widths; the narrowest lists drop "vars" first.
+COLUMNS = (("ver", 6), ("vars", 5), ("updated", 8))
+NARROW_COLUMNS = (("ver", 5), ("updated", 8))
+NARROW = 36  # below this many cells the list shows version and age only
+
+
+def columns_for(width: int) -> tuple[tuple[str, int], ...]:
+    return COLUMNS if width >= NARROW else NARROW_COLUMNS
 
 
 class TemplateList(ScrollView, can_focus=True):
@@ -87,7 +98,7 @@ class TemplateList(ScrollView, can_focus=True):
         """Replaces the rows; the cursor stays on template `keep` when it is still shown."""
         self.rows = rows
         index = next((i for i, t in enumerate(rows) if t.template_id == keep), 0) if keep else 0
-        self.virtual_size = Size(self.size.width, len(rows))
+        self.virtual_size = Size(self.size.width, len(rows) + 1)
         self.set_reactive(TemplateList.cursor, min(index, max(len(rows) - 1, 0)))
         self._follow()
         self.refresh()
@@ -108,17 +119,21 @@ class TemplateList(ScrollView, can_focus=True):
 
     def _follow(self) -> None:
         """Scrolls so the cursor row is in view."""
-        top, height = self.scroll_offset.y, max(self.scrollable_content_region.height, 1)
+        top, height = self.scroll_offset.y, self._rows_shown
         if self.cursor < top:
             self.scroll_to(y=self.cursor, animate=False)
         elif self.cursor >= top + height:
             self.scroll_to(y=self.cursor - height + 1, animate=False)
 
+    @property
+    def _rows_shown(self) -> int:
+        return max(self.scrollable_content_region.height - 1, 1)  # line 0 is the header
+
     def action_move(self, by: int) -> None:
         self.move_to(self.cursor + by)
 
     def action_page(self, by: int) -> None:
-        self.move_to(self.cursor + by * max(self.scrollable_content_region.height - 1, 1))
+        self.move_to(self.cursor + by * max(self._rows_shown - 1, 1))
 
     def action_edge(self, end: int) -> None:
         self.move_to(len(self.rows) - 1 if end else 0)
@@ -129,14 +144,16 @@ class TemplateList(ScrollView, can_focus=True):
 
     def on_click(self, event: object) -> None:
         y = getattr(event, "y", None)
-        if isinstance(y, int):
-            self.move_to(self.scroll_offset.y + y)
+        if isinstance(y, int) and y > 0:
+            self.move_to(self.scroll_offset.y + y - 1)
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width  # the scrollbar has the rest
-        index = self.scroll_offset.y + y
+        if y == 0:
+            return self._header(width)
+        index = self.scroll_offset.y + y - 1
         if not self.rows:
-            if y == 0 and self.empty_text:
+            if y == 1 and self.empty_text:
                 return Strip(list(Text(self.empty_text, style="dim").render(self.app.console))
                              ).adjust_cell_length(width)
             return Strip.blank(width)
@@ -144,13 +161,20 @@ class TemplateList(ScrollView, can_focus=True):
             return Strip.blank(width)
         return self._row(self.rows[index], index == self.cursor, width)
 
+    def _header(self, width: int) -> Strip:
+        columns = columns_for(width)
+        line = Text("name  tags", no_wrap=True, overflow="ellipsis", style="bold dim")
+        line.truncate(max(width - sum(w for _, w in columns), 4), pad=True)
+        for title, cells in columns:
+            line.append(f" {title}".rjust(cells))
+        return Strip(list(line.render(self.app.console))).adjust_cell_length(width)
+
     def _row(self, template: Template, is_cursor: bool, width: int) -> Strip:
         variables = self.app.theme_variables
         muted = Style.parse(theme_colour(variables, "text-muted", "grey50"))
-        age = ago(template.updated_at, self.now())
-        right = f" {len(template.variables):>2}v {age:>5}"
-        version = f" {template.version}"
-        name_width = max(width - len(right) - len(version) - 1, 8)
+        columns = columns_for(width)
+        cells = {"ver": template.version, "vars": str(len(template.variables)),
+                 "updated": ago(template.updated_at, self.now())}
         line = Text(no_wrap=True, overflow="ellipsis")
         name = Text(template.name, no_wrap=True)
         if template.status == "archived":
@@ -160,9 +184,11 @@ class TemplateList(ScrollView, can_focus=True):
         line.append_text(name)
         if template.tags:
             line.append("  " + " ".join(template.tags), style=muted)
-        line.truncate(name_width, overflow="ellipsis", pad=True)
-        line.append(version, style=Style.parse(theme_colour(variables, "accent", "cyan")))
-        line.append(right, style=muted)
+        line.truncate(max(width - sum(w for _, w in columns), 4), overflow="ellipsis", pad=True)
+        accent = Style.parse(theme_colour(variables, "accent", "cyan"))
+        for title, size in columns:
+            line.append(f" {cells[title]}"[-size:].rjust(size),
+                        style=accent if title == "ver" else muted)
         segments = list(line.render(self.app.console))
         strip = Strip(segments).adjust_cell_length(width)
         if is_cursor:
@@ -181,6 +207,6 @@ class TemplateList(ScrollView, can_focus=True):
         self.refresh()
 
     def on_resize(self) -> None:
-        self.virtual_size = Size(self.size.width, len(self.rows))
+        self.virtual_size = Size(self.size.width, len(self.rows) + 1)
 
 
