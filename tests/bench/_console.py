@@ -120,3 +120,44 @@ def hwm_mib(pid: int | str = "self") -> float:
     except (OSError, ValueError, IndexError):
         pass
     return math.nan
+
+
+class FrameProbe:
+    """When the current screen was last drawn with something true: `Screen._compositor_refresh`
+    (the step that writes a frame) is wrapped once, and after each frame the probe asks its
+    predicate. Key latency is then "key sent" to "the first frame that shows its effect",
+    the way a user sees it; a Pilot `press` would also wait for the whole process to go idle
+    (Textual's `wait_for_idle`), which counts background work such as loading pages."""
+
+    def __init__(self) -> None:
+        self.predicate: Callable[[], bool] | None = None
+        self.hit_at = math.nan
+        from textual.screen import Screen
+
+        refresh = Screen._compositor_refresh
+        probe = self
+
+        def observed_refresh(screen: Any) -> None:
+            refresh(screen)
+            if probe.predicate is not None and screen is screen.app.screen and probe.predicate():
+                probe.hit_at = time.perf_counter()
+                probe.predicate = None
+
+        Screen._compositor_refresh = observed_refresh  # type: ignore[method-assign]
+
+    async def key_to_frame(self, app: PeApp, key: str, shown: Callable[[], bool],
+                           limit: float = 10.0) -> float:
+        """Sends `key` as the input thread would and returns the milliseconds until the first
+        frame drawn with `shown()` true."""
+        from textual import events
+
+        self.hit_at, self.predicate = math.nan, shown
+        character = key if len(key) == 1 else (" " if key == "space" else None)
+        event = events.Key(key, character)
+        event.set_sender(app)
+        sent = time.perf_counter()
+        assert app._driver is not None
+        app._driver.send_message(event)
+        await wait_until(lambda: not math.isnan(self.hit_at), limit, f"a frame after {key}",
+                         interval=0.001)
+        return (self.hit_at - sent) * 1000

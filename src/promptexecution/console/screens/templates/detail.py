@@ -51,7 +51,7 @@ def variables_table(template: Template) -> RenderableType:
     for column in ("name", "type", "req"):
         table.add_column(column, no_wrap=True)
     for column in ("default", "description"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", min_width=len(column))
     for var in template.variables:
         table.add_row(str(var.get("name", "")), str(var.get("type", "string")),
                       "yes" if var.get("required") else "", _value(var.get("default")),
