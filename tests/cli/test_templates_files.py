@@ -83,8 +83,10 @@ def test_push_makes_one_version_per_changed_file_with_its_note_and_is_idempotent
     capsys.readouterr()
     assert main(["templates", "push", str(folder), "--dry-run"]) == 0
     dry = capsys.readouterr().out
-    assert "-Hello {{ name }}" in dry and "+Hi there, {{ name }}!" in dry
-    assert "+Fresh {{ thing }}" in dry
+    lines = dry.splitlines()  # each on its own line, though the prompt ends without a newline
+    assert "-Hello {{ name }}" in lines and "+Hi there, {{ name }}!" in lines
+    assert "\\ No newline at end of file" in lines
+    assert "+Fresh {{ thing }}" in lines
     assert "1 would be created, 1 would be updated, 2 unchanged" in dry
     assert _versions(own) == {"plain": "1.0", "rich.one": "1.0", "schema": "1.0"}
     assert main(["templates", "push", str(folder), "-m", "friendlier greeting"]) == 0

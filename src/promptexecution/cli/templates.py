@@ -132,11 +132,10 @@ def _push(client: SyncPromptExecutionClient, directory: Path, *, dry_run: bool,
             unchanged += 1
             continue
         if dry_run:
-            before = dump(stored).splitlines(keepends=True) if stored else []
+            before = _diff_lines(dump(stored)) if stored else []
             label = f"{file.name}@{current.version}" if current else "(new)"
             sys.stdout.writelines(difflib.unified_diff(
-                before, dump(file).splitlines(keepends=True), fromfile=label,
-                tofile=str(path)))
+                before, _diff_lines(dump(file)), fromfile=label, tofile=str(path)))
             print()
             created, updated = created + (stored is None), updated + (stored is not None)
             continue
@@ -162,3 +161,12 @@ def _push(client: SyncPromptExecutionClient, directory: Path, *, dry_run: bool,
 
 def _without_nones(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
+
+
+def _diff_lines(text: str) -> list[str]:
+    """Lines for a unified diff; a last line without a newline is marked as git marks it
+    (prompts often end without one, and the - and + lines ran together)."""
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n\\ No newline at end of file\n"
+    return lines
