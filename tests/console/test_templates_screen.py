@@ -319,6 +319,25 @@ async def test_editor_command_edits_the_prompt_in_a_file(
         await wait_for(pilot, lambda: area.text.endswith("Farewell"))
 
 
+async def test_a_missing_editor_is_named_and_nothing_is_suspended(
+    console_server: ServerHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a terminal, a missing editor raised inside Textual's suspend and left the console
+    hung; now it is found before anything is suspended."""
+    _seed(console_server)
+    monkeypatch.setenv("VISUAL", "no-such-editor-here --wait")
+    async with make_app(console_server, tmp_path).run_test(size=SIZE) as pilot:
+        app, screen = await _templates(pilot)
+        await _edit(pilot, screen, "aa_letter")
+        editor = app.screen
+        area = editor.query_one("#edit-prompt", TextArea)
+        before = area.text
+        await pilot.press("ctrl+e")
+        await wait_for(pilot, lambda: "no-such-editor-here" in _text(editor, "#edit-status"))
+        assert "was not found" in _text(editor, "#edit-status")
+        assert area.text == before
+
+
 async def test_an_unsaved_edit_is_kept_on_quit_and_offered_back(
     console_server: ServerHandle, tmp_path: Path
 ) -> None:

@@ -12,11 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import shlex
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +34,7 @@ from ..base import ModeScreen
 from ..save_template import name_problem, placeholders
 from .detail import next_version
 from .dialogs import AskScreen, ConfirmScreen
+from .external_editor import edit_externally
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -450,34 +447,15 @@ class EditTemplateScreen(ModeScreen):
         """The prompt in $VISUAL / $EDITOR: the app suspends, the editor runs on the terminal,
         and the file is read back into the text area."""
         area = self.query_one("#edit-prompt", TextArea)
-        command = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
-        handle, name = tempfile.mkstemp(suffix=".jinja", prefix="pe-prompt-")
-        path = Path(name)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                out.write(area.text)
-            try:
-                with self.app.suspend():
-                    result = subprocess.run([*shlex.split(command), str(path)], check=False)
-            except Exception as exc:  # noqa: BLE001 - no terminal to give (tests, web)
-                if type(exc).__name__ != "SuspendNotSupported":
-                    raise
-                result = subprocess.run([*shlex.split(command), str(path)], check=False,
-                                        stdin=subprocess.DEVNULL, capture_output=True)
-            if result.returncode != 0:
-                self._status(f"✗ {command} exited with {result.returncode}; the prompt is "
-                             "unchanged.")
-                return
-            text = path.read_text(encoding="utf-8")
-        except (OSError, ValueError) as exc:
-            self._status(f"✗ Could not run {command}: {exc}")
-            return
-        finally:
-            path.unlink(missing_ok=True)
-        if text != area.text:
-            area.load_text(text)
-            self.notify("Prompt read back from the editor.")
+        edited = edit_externally(self.app, area.text)
         self.refresh(layout=True)
+        if edited.text is None:
+            self._status(f"✗ {edited.problem}")
+            return
+        self._status("")
+        if edited.text != area.text:
+            area.load_text(edited.text)
+            self.notify("Prompt read back from the editor.")
 
     # ------------------------------------------------------------------ drafts
 
