@@ -258,6 +258,25 @@ async def test_labels_set_move_back_and_remove(
                        .json()["labels"])
 
 
+async def test_brackets_in_notes_defaults_and_descriptions_are_text_not_markup(
+    console_server: ServerHandle, tmp_path: Path
+) -> None:
+    made = _client(console_server).post("/templates", json={
+        "name": "aa_brackets", "prompt": "Use {{ x }}", "change_note": "fix [/] and [red]x",
+        "variables": [{"name": "x", "default": "[/]", "description": "[bold]loud"}]})
+    assert made.status_code == 201, made.text
+    async with make_app(console_server, tmp_path).run_test(size=SIZE) as pilot:
+        app, screen = await _templates(pilot)
+        await _select(pilot, screen, "aa_brackets")
+        await wait_for(pilot, lambda: "[bold]loud" in _text(screen, "#detail-variables"))
+        assert "[/]" in _text(screen, "#detail-variables")
+        await pilot.press("v")
+        table = screen.query_one(VersionsTable)
+        await wait_for(pilot, lambda: table.row_count == 1)
+        assert str(table.get_row_at(0)[3]) == "fix [/] and [red]x"
+        assert app.is_running
+
+
 async def test_archive_asks_first_and_archived_templates_stay_under_the_filter(
     console_server: ServerHandle, tmp_path: Path
 ) -> None:

@@ -53,9 +53,10 @@ def variables_table(template: Template) -> RenderableType:
     for column in ("default", "description"):
         table.add_column(column, overflow="fold", min_width=len(column))
     for var in template.variables:
-        table.add_row(str(var.get("name", "")), str(var.get("type", "string")),
-                      "yes" if var.get("required") else "", _value(var.get("default")),
-                      str(var.get("description") or ""))
+        table.add_row(*(Text(cell) for cell in (  # Text: a default may hold "[/]"
+            str(var.get("name", "")), str(var.get("type", "string")),
+            "yes" if var.get("required") else "", _value(var.get("default")),
+            str(var.get("description") or ""))))
     return table
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
@@ -33,8 +34,9 @@ class LabelsTable(DataTable[str]):
         self.labels = labels
         self.clear()
         for row in labels.labels if labels else []:
-            self.add_row(row.label, row.version, row.previous_version or "–",
-                         row.updated_at[:16].replace("T", " "), key=row.label)
+            self.add_row(*(Text(cell) for cell in (
+                row.label, row.version, row.previous_version or "–",
+                row.updated_at[:16].replace("T", " "))), key=row.label)
         if keep is not None and labels is not None:
             names = [row.label for row in labels.labels]
             if keep in names:

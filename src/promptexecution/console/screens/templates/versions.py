@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
@@ -43,9 +44,10 @@ class VersionsTable(DataTable[str]):
         self.clear()
         for summary in reversed(versions.versions if versions else []):
             mark = "◆ " if summary.version == self.marked else ""
-            self.add_row(f"{mark}{summary.version}", summary.created_at[:16].replace("T", " "),
-                         ", ".join(summary.labels), summary.change_note or "",
-                         key=summary.version)
+            # Text, not str: a DataTable reads strings as markup, and a note is anyone's text
+            self.add_row(*(Text(cell) for cell in (
+                f"{mark}{summary.version}", summary.created_at[:16].replace("T", " "),
+                ", ".join(summary.labels), summary.change_note or "")), key=summary.version)
         if keep is not None and versions is not None:
             for row, summary in enumerate(reversed(versions.versions)):
                 if summary.version == keep:
