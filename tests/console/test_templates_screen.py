@@ -258,6 +258,49 @@ async def test_labels_set_move_back_and_remove(
                        .json()["labels"])
 
 
+async def test_restoring_a_version_from_before_a_rename_keeps_the_new_name(
+    console_server: ServerHandle, tmp_path: Path
+) -> None:
+    template_id = _seed(console_server)
+    client = _client(console_server)
+    client.put(f"/templates/{template_id}", json={"name": "aa_renamed", "prompt": "v2"})
+    async with make_app(console_server, tmp_path).run_test(size=SIZE) as pilot:
+        app, screen = await _templates(pilot)
+        await _select(pilot, screen, "aa_renamed")
+        await pilot.press("v")
+        table = screen.query_one(VersionsTable)
+        await wait_for(pilot, lambda: table.row_count == 2)
+        await pilot.press("down", "R")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.click("#confirm-yes")
+        await wait_for(pilot, lambda: client.get(f"/templates/{template_id}").json()["version"]
+                       == "1.2")
+        restored = client.get(f"/templates/{template_id}").json()
+        assert restored["name"] == "aa_renamed" and restored["prompt"].startswith("Dear")
+
+
+async def test_a_label_moved_elsewhere_shows_in_the_labels_tab(
+    console_server: ServerHandle, tmp_path: Path
+) -> None:
+    """Moving a label changes no template, so the change marker cannot see it; the tab asks
+    again while it is shown, and a rollback acts on what the label is now."""
+    template_id = _seed(console_server)
+    client = _client(console_server)
+    client.put(f"/templates/{template_id}", json={"prompt": "v2 {{ who }}"})
+    client.put(f"/templates/{template_id}/labels/production", json={"version": "1.0"})
+    async with make_app(console_server, tmp_path, freshness=0.2).run_test(size=SIZE) as pilot:
+        app, screen = await _templates(pilot)
+        await _select(pilot, screen, "aa_letter")
+        await pilot.press("l")
+        table = screen.query_one(LabelsTable)
+        await wait_for(pilot, lambda: table.row_count == 1)
+        client.put(f"/templates/{template_id}/labels/production", json={"version": "1.1"})
+        await wait_for(pilot, lambda: table.labels is not None
+                       and table.labels.labels[0].version == "1.1")
+        await pilot.press("i")
+        assert app.focused is screen.query_one(TemplateList)  # not the hidden diff
+
+
 async def test_brackets_in_notes_defaults_and_descriptions_are_text_not_markup(
     console_server: ServerHandle, tmp_path: Path
 ) -> None:
@@ -275,6 +318,56 @@ async def test_brackets_in_notes_defaults_and_descriptions_are_text_not_markup(
         await wait_for(pilot, lambda: table.row_count == 1)
         assert str(table.get_row_at(0)[3]) == "fix [/] and [red]x"
         assert app.is_running
+
+
+async def test_a_reload_keeps_the_cursor_on_its_template_while_pages_arrive(
+    console_server: ServerHandle, tmp_path: Path
+) -> None:
+    """A reload used to show its first page (100 by name) at once: the cursor left a
+    template further down until every page was in, and e/x/d/p acted on another one."""
+    client = _client(console_server)
+    for i in range(230):
+        assert client.post("/templates", json={"name": f"t{i:04d}", "prompt": "x"}
+                           ).status_code == 201
+    async with make_app(console_server, tmp_path).run_test(size=SIZE) as pilot:
+        app, screen = await _templates(pilot)
+        await _select(pilot, screen, "t0200")
+        listing = screen.query_one(TemplateList)
+        shown_while_loading: list[str | None] = []
+        show = listing.show
+
+        def watched(rows: list[Any], keep: str | None = None) -> None:
+            show(rows, keep)
+            shown_while_loading.append(listing.current.name if listing.current else None)
+
+        listing.show = watched  # type: ignore[method-assign]
+        screen.reload()
+        await wait_for(pilot, lambda: shown_while_loading and not screen.fetching)
+        assert set(shown_while_loading) == {"t0200"}
+
+
+async def test_a_change_elsewhere_updates_one_template_without_loading_them_all(
+    console_server: ServerHandle, tmp_path: Path
+) -> None:
+    _seed(console_server)
+    async with make_app(console_server, tmp_path, freshness=0.2).run_test(size=SIZE) as pilot:
+        app, screen = await _templates(pilot)
+        await _select(pilot, screen, "aa_letter")
+        client = app.client_or_none()
+        assert client is not None
+        pages: list[dict[str, Any]] = []
+        listing_call = client.templates.list
+
+        async def counted(**kwargs: Any) -> Any:
+            pages.append(kwargs)
+            return await listing_call(**kwargs)
+
+        client.templates.list = counted  # type: ignore[method-assign]
+        _client(console_server).put("/templates/aa_letter", json={"prompt": "Changed {{ who }}"})
+        await wait_for(pilot, lambda: screen.current is not None
+                       and screen.current.version == "1.1")
+        assert all(p.get("sort") == "updated" for p in pages)  # no full load by name
+        assert screen.current.name == "aa_letter"
 
 
 async def test_archive_asks_first_and_archived_templates_stay_under_the_filter(

@@ -100,3 +100,21 @@ def test_a_loose_list_with_indented_code_stays_one_block() -> None:
         "Steps:",
         "1. Install\n\n   ```bash\n   pip install pe\n   ```\n\n2. Run it\n\n   It starts."]
     assert blocks.tail == "Done."
+
+
+async def test_jinja_highlights_land_on_their_rows_after_leading_blank_lines() -> None:
+    """pygments' get_tokens drops leading newlines: every highlight sat two rows too high."""
+    from textual.app import App, ComposeResult
+
+    from promptexecution.console.widgets.jinja_editor import JinjaTextArea
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield JinjaTextArea("\n\nHello {{ name }}")
+
+    app = One()
+    async with app.run_test() as pilot:
+        area = app.query_one(JinjaTextArea)
+        await pilot.pause(0.3)
+        rows = {row for row, spans in area._highlights.items() if spans}
+        assert rows == {2}

@@ -94,7 +94,9 @@ class JinjaTextArea(TextArea):
         source = self.text
         if len(source) <= MAX_HIGHLIGHT:
             row, column = 0, 0  # column in UTF-8 bytes, as TextArea's highlights count
-            for token, value in _LEXER.get_tokens(source):
+            # unprocessed: get_tokens strips leading newlines, which put every highlight of
+            # a prompt that starts with blank lines that many rows too high
+            for _, token, value in _LEXER.get_tokens_unprocessed(source):
                 name = _kind(token)
                 for number, piece in enumerate(value.split("\n")):
                     if number:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from ....models import TemplateLabels
 
 
-class LabelsTable(DataTable[str]):
+class LabelsTable(DataTable[Text]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("b", "screen.label_back", "Move back", id="templates.label_back"),
         Binding("enter", "screen.label_move", "Move to…", id="templates.label_move"),

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 PAGE = 100  # the API's largest page
 PARALLEL_PAGES = 4
+MAX_SYNC_PAGES = 5  # a sync that finds more changes than this loads everything again
 STATUSES = ("active", "archived", "all")
 DETAIL_AFTER = 0.03  # seconds the cursor rests before the detail pane follows
 TYPING_PAUSE = 0.2  # the same while typing a filter: drawing the detail between keys slows them
@@ -144,22 +145,24 @@ class TemplatesScreen(ModeScreen):
     @work(exclusive=True, group="templates-load", exit_on_error=False,
           name="loading templates")
     async def reload(self, select: str | None = None) -> None:
-        """Every template (active and archived), the first page shown as soon as it comes."""
+        """Every template (active and archived). An empty list shows the first page as soon as
+        it comes; a list already shown stays as it is until every page is here, so the cursor
+        does not move under the user (and a key does not act on another template)."""
         client = self.pe.client_or_none()
         listing = self.query_one(TemplateList)
         if client is None:
             listing.loading = False
             return
         self.fetching = True
-        keep = select or (listing.current.template_id if listing.current else None)
         try:
             self._seen = newest_change(await client.templates.list(limit=1, sort="updated",
                                                                    status="all"))
             first = await client.templates.list(limit=PAGE, status="all", sort="name")
             self.total = first.pagination.total
             found = list(first.templates)
-            self._set_templates(found, keep)
-            listing.loading = False
+            if not self.templates:
+                self._set_templates(found, select)
+                listing.loading = False
             offsets = list(range(PAGE, self.total, PAGE))
             for at in range(0, len(offsets), PARALLEL_PAGES):
                 pages = await asyncio.gather(*(
@@ -168,21 +171,75 @@ class TemplatesScreen(ModeScreen):
                 for page in pages:
                     found.extend(page.templates)
                 self._show_count(loaded=len(found))
-            if offsets:
-                self._set_templates(found, keep)
+            self._set_templates(found, select)
         except APIError as exc:
             self._error(f"Loading templates: {describe_error(exc)}")
             return
         finally:
             self.fetching = False
             listing.loading = False
+        self._loaded(None)
+
+    @work(exclusive=True, group="templates-load", exit_on_error=False,
+          name="updating templates")
+    async def sync(self, select: str | None = None) -> None:
+        """Only what changed since this screen last looked: pages of the templates by last
+        change, newest first, until one older than the newest already here. (A template is
+        never deleted, only archived, which is a change too.) After a write, or when the
+        freshness poll sees a change, this costs a request or two, not a page per 100."""
+        client = self.pe.client_or_none()
+        if client is None:
+            return
+        if not self.templates:
+            self.reload(select)
+            return
+        newest = max(t.updated_at for t in self.templates)
+        changed: list[Template] = []
+        try:
+            for offset in range(0, MAX_SYNC_PAGES * PAGE, PAGE):
+                page = await client.templates.list(limit=PAGE, offset=offset, sort="updated",
+                                                   status="all")
+                if offset == 0:
+                    self._seen = newest_change(page)
+                fresh = [t for t in page.templates if t.updated_at >= newest]
+                changed += fresh
+                if len(fresh) < len(page.templates) or len(page.templates) < PAGE:
+                    break
+            else:  # more changed than a sync should fetch: load everything instead
+                self.reload(select)
+                return
+        except APIError as exc:
+            self._error(f"Updating templates: {describe_error(exc)}")
+            return
+        self._upsert(changed, select)
+
+    async def refetch(self, template_id: str) -> None:
+        """One template again (its labels changed, which is not a change of the template)."""
+        client = self.pe.client_or_none()
+        if client is None:
+            return
+        try:
+            self._upsert([await client.templates.get(template_id)], template_id)
+        except APIError as exc:
+            self._error(f"Updating {template_id}: {describe_error(exc)}")
+
+    def _upsert(self, changed: list[Template], select: str | None) -> None:
+        by_id = {t.template_id: t for t in self.templates}
+        by_id.update((t.template_id, t) for t in changed)
+        self._set_templates(list(by_id.values()), select)
+        self._loaded({t.template_id for t in changed})
+
+    def _loaded(self, changed: set[str] | None) -> None:
+        """After a load (changed=None: everything) or a sync: stale figures, versions and
+        labels are asked for again, and the detail is drawn anew."""
         self._error("")
         self.loaded_at_least_once = True
         settle_after_load()
         for cache in (self._stats, self._versions, self._labels):
-            cache.clear()
+            for template_id in list(cache) if changed is None else changed:
+                cache.pop(template_id, None)
         self._show_count()
-        self._detail_of = None  # its figures, versions and labels are asked for again
+        self._detail_of = None
         self._detail_due()
 
     def _set_templates(self, templates: list[Template], keep: str | None) -> None:
@@ -204,6 +261,9 @@ class TemplatesScreen(ModeScreen):
     def _check_freshness(self) -> None:
         if self.loaded_at_least_once and not self.fetching and self.is_current:
             self._compare_with_server()
+            if self.query_one("#templates-tabs", TabbedContent).active == "tab-labels":
+                self._forget_labels()
+                self._refresh_tab()
 
     @work(exclusive=True, group="templates-fresh", exit_on_error=False,
           name="checking templates")
@@ -213,7 +273,7 @@ class TemplatesScreen(ModeScreen):
             return
         change = await templates_change(client)
         if change is not None and change != self._seen and not self.fetching:
-            self.reload()
+            self.sync()
 
     def action_reload(self) -> None:
         self.notify("Reloading templates…", timeout=2)
@@ -389,14 +449,21 @@ class TemplatesScreen(ModeScreen):
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one("#templates-tabs", TabbedContent).active = tab
-        target = {"tab-versions": "#versions-table", "tab-labels": "#labels-table"}.get(tab)
-        if target:
-            self.query_one(target).focus()
+        target = {"tab-versions": "#versions-table", "tab-labels": "#labels-table",
+                  "tab-detail": "#templates-list"}[tab]  # never a widget the tab hides
+        self.query_one(target).focus()
         self._refresh_tab()
 
     @on(TabbedContent.TabActivated, "#templates-tabs")
     def _tab_changed(self) -> None:
+        self._forget_labels()
         self._refresh_tab()
+
+    def _forget_labels(self) -> None:
+        """Labels move without changing the template (no freshness marker sees it), so the
+        Labels tab asks again whenever it is shown or polled; one cheap read."""
+        if self.current is not None:
+            self._labels.pop(self.current.template_id, None)
 
     def _refresh_tab(self) -> None:
         tab = self.query_one("#templates-tabs", TabbedContent).active
@@ -520,15 +587,15 @@ class TemplatesScreen(ModeScreen):
             return
         try:
             old = await self.version_body(template_id, version)
-            made = await client.templates.update(
-                template_id, name=old.name, prompt=old.prompt, description=old.description,
+            made = await client.templates.update(  # not the name: callers may use it
+                template_id, prompt=old.prompt, description=old.description,
                 variables=old.variables, default_config=old.default_config, tags=old.tags,
                 output_schema=old.output_schema, change_note=f"restored from {version}")
         except APIError as exc:
             self._error(f"Restore: {describe_error(exc)}")
             return
         self.notify(f"Restored {version} as {made.version}.")
-        self.reload(select=template_id)
+        self.sync(select=template_id)
 
     def action_label_version(self) -> None:
         template, version = self.current, self.query_one(VersionsTable).current
@@ -651,9 +718,7 @@ class TemplatesScreen(ModeScreen):
         await self._after_label_change(template_id)
 
     async def _after_label_change(self, template_id: str) -> None:
-        self._labels.pop(template_id, None)
-        self._versions.pop(template_id, None)
-        self.reload(select=template_id)
+        await self.refetch(template_id)  # its labels; its versions show them too
 
     # ------------------------------------------------------------------ actions
 
@@ -683,7 +748,7 @@ class TemplatesScreen(ModeScreen):
         from .editor import EditTemplateScreen
 
         def saved(made: Template) -> None:
-            self.reload(select=made.template_id)
+            self.sync(select=made.template_id)
 
         self.app.push_screen(EditTemplateScreen(template, duplicate=duplicate, on_saved=saved))
 
@@ -718,7 +783,7 @@ class TemplatesScreen(ModeScreen):
             return
         self._error("")
         self.notify(f"Archived {done.name}.")
-        self.reload(select=template_id)
+        self.sync(select=template_id)
 
     def action_run(self) -> None:
         template = self.current

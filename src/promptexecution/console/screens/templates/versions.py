@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 SPLIT_MIN_WIDTH = 120  # side by side needs room for two lines of prose
 
 
-class VersionsTable(DataTable[str]):
+class VersionsTable(DataTable[Text]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "screen.view_version", "View", id="templates.view_version"),
         Binding("m", "screen.mark_version", "Diff base", id="templates.mark_version"),
