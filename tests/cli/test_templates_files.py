@@ -164,3 +164,17 @@ def test_the_format_round_trips_values_toml_cannot_hold() -> None:
         output_schema={"enum": ["a", None]})
     assert load(dump(file)) == file
     assert dump(load(dump(file))) == dump(file)
+
+
+def test_a_prompt_with_windows_line_ends_round_trips_through_the_disk(
+    own: httpx.Client, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """read_text turned \\r\\n into \\n, so an untouched pull then push made a version."""
+    assert own.post("/templates", json={"name": "crlf", "prompt": "Hello\r\n{{ x }}\r\n",
+                                        "variables": [{"name": "x"}]}).status_code == 201
+    folder = tmp_path / "p"
+    assert main(["templates", "pull", str(folder)]) == 0
+    capsys.readouterr()
+    assert main(["templates", "push", str(folder)]) == 0
+    assert "0 created, 0 updated, 4 unchanged" in capsys.readouterr().out
+    assert own.get("/templates/crlf").json()["version"] == "1.0"

@@ -420,7 +420,7 @@ async def test_editor_command_edits_the_prompt_in_a_file(
     _seed(console_server)
     script = tmp_path / "editor.py"
     script.write_text("import sys\np = sys.argv[1]\ntext = open(p).read()\n"
-                      "open(p, 'w').write(text.replace('Bye', 'Farewell'))\n")
+                      "open(p, 'w').write(text.replace('Bye', 'Farewell') + '\\n')\n")
     monkeypatch.setenv("VISUAL", f"{sys.executable} {script}")
     async with make_app(console_server, tmp_path).run_test(size=SIZE) as pilot:
         app, screen = await _templates(pilot)
@@ -428,6 +428,7 @@ async def test_editor_command_edits_the_prompt_in_a_file(
         editor = app.screen
         await pilot.press("ctrl+e")
         area = editor.query_one("#edit-prompt", TextArea)
+        # the editor saved a final newline, as vim does; the prompt had none, so none is added
         await wait_for(pilot, lambda: area.text.endswith("Farewell"))
 
 

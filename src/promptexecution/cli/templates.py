@@ -96,7 +96,7 @@ def _files(directory: Path) -> tuple[list[tuple[Path, PromptFile]], list[str]]:
     names: dict[str, Path] = {}
     for path in sorted(directory.glob(f"*{SUFFIX}")):
         try:
-            file = load(path.read_text(encoding="utf-8"), str(path))
+            file = load(path.read_bytes().decode("utf-8"), str(path))  # \r\n kept
         except (PromptFileError, UnicodeDecodeError) as exc:
             problems.append(str(exc))
             continue

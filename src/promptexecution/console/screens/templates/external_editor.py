@@ -42,18 +42,26 @@ def edit_externally(app: App[object], text: str) -> Edited:
     handle, name = tempfile.mkstemp(suffix=".jinja", prefix="pe-prompt-")
     path = Path(name)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
             out.write(text)
         returncode, failure = _run(app, [*argv, str(path)])
         if failure:
             return Edited(None, f"Could not run {command}: {failure}. The prompt is unchanged.")
         if returncode != 0:
             return Edited(None, f"{command} exited with {returncode}; the prompt is unchanged.")
-        return Edited(path.read_text(encoding="utf-8"))
+        return Edited(_as_typed(text, path.read_bytes().decode("utf-8")))
     except (OSError, ValueError) as exc:
         return Edited(None, f"Could not edit the prompt in {command}: {exc}")
     finally:
         path.unlink(missing_ok=True)
+
+
+def _as_typed(before: str, after: str) -> str:
+    """The file as the editor left it (\r\n kept), less the final newline vim and most
+    editors add on save when the prompt had none: that alone is not an edit."""
+    if not before.endswith("\n") and after.endswith("\n") and not after.endswith("\n\n"):
+        return after[:-1]
+    return after
 
 
 def _run(app: App[object], argv: list[str]) -> tuple[int, str]:
