@@ -103,6 +103,10 @@ class TemplateUpdate(_Request):
     tags: list[str] | None = Field(None, max_length=50)
     output_schema: dict[str, Any] | None = None
     change_note: str | None = Field(None, max_length=1000, description="Kept with the new version")
+    base_version: str | None = Field(
+        None, min_length=1, max_length=20,
+        description="The version this edit began from: when the template has moved on since, "
+                    "the PUT is refused with 409 VERSION_CONFLICT instead of overwriting it")
 
 
 class LabelSet(_Request):

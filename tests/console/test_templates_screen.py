@@ -141,6 +141,59 @@ async def test_edit_validates_live_and_saves_a_new_version_with_its_note(
     assert stored["prompt"] == "Dear {{ who }}, {{ mood }}!"
 
 
+async def test_a_save_over_a_newer_version_is_refused_then_stored_on_top_when_asked_again(
+    console_server: ServerHandle, tmp_path: Path
+) -> None:
+    """A colleague saved 1.1 while this edit of 1.0 was open: saving used to store 1.2 from
+    the old prompt, silently undoing theirs."""
+    template_id = _seed(console_server)
+    client = _client(console_server)
+    async with make_app(console_server, tmp_path).run_test(size=SIZE) as pilot:
+        app, screen = await _templates(pilot)
+        await _edit(pilot, screen, "aa_letter")
+        editor = app.screen
+        client.put(f"/templates/{template_id}", json={"prompt": "Colleague's {{ who }}"})
+        editor.query_one("#edit-tags", Input).value = "mail, mine"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, AskScreen))
+        app.screen.query_one("#ask-input", Input).value = "my tags"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "1.1 was saved elsewhere" in _text(editor, "#edit-status"))
+        assert client.get(f"/templates/{template_id}").json()["version"] == "1.1"
+        assert "saving makes 1.2" in _text(editor, "#edit-title")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, AskScreen))
+        assert app.screen.query_one("#ask-input", Input).value == "my tags"  # kept
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, TemplatesScreen))
+    stored = client.get(f"/templates/{template_id}").json()
+    assert stored["version"] == "1.2" and stored["tags"] == ["mail", "mine"]
+    assert stored["prompt"] == "Dear {{ who }},\nthanks for {{ thing }}.\nBye"
+
+
+async def test_opening_and_saving_changes_nothing_that_was_not_typed(
+    console_server: ServerHandle, tmp_path: Path
+) -> None:
+    client = _client(console_server)
+    made = client.post("/templates", json={
+        "name": "aa_exact", "prompt": "Hi {{ who }}", "description": "ends in a space ",
+        "tags": ["a,b"], "variables": [{"name": "who", "default": "", "description": "x "}]})
+    assert made.status_code == 201, made.text
+    async with make_app(console_server, tmp_path).run_test(size=SIZE) as pilot:
+        app, screen = await _templates(pilot)
+        await _edit(pilot, screen, "aa_exact")
+        app.screen.query_one("#edit-prompt", TextArea).load_text("Hello {{ who }}")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, AskScreen))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, TemplatesScreen))
+    stored = client.get("/templates/aa_exact").json()
+    assert stored["version"] == "1.1" and stored["prompt"] == "Hello {{ who }}"
+    assert stored["description"] == "ends in a space " and stored["tags"] == ["a,b"]
+    assert stored["variables"][0]["default"] == "" and stored["variables"][0]["description"] \
+        == "x "
+
+
 async def test_a_refused_save_shows_the_error_in_place_and_keeps_every_field(
     console_server: ServerHandle, tmp_path: Path
 ) -> None:

@@ -53,6 +53,43 @@ def test_a_change_note_is_kept_with_its_version_and_alone_makes_no_version(
     assert_error(too_long, 400, "validation_error", "INVALID_FIELD")
 
 
+def test_an_edit_from_an_older_version_is_refused_not_saved_over_the_newer_one(
+    own: httpx.Client,
+) -> None:
+    template_id = _create(own)
+    own.put(f"/templates/{template_id}", json={"prompt": "A colleague's {{ name }}"})
+    stale = own.put(f"/templates/{template_id}",
+                    json={"tags": ["mine"], "base_version": "1.0"})
+    assert_error(stale, 409, "conflict_error", "VERSION_CONFLICT")
+    details = stale.json()["error"]["details"]
+    assert details == {"current_version": "1.1", "base_version": "1.0"}
+    assert own.get(f"/templates/{template_id}").json()["version"] == "1.1"
+    fresh = own.put(f"/templates/{template_id}", json={"tags": ["mine"], "base_version": "1.1"})
+    assert fresh.status_code == 200 and fresh.json()["version"] == "1.2"
+    assert fresh.json()["prompt"] == "A colleague's {{ name }}"
+
+
+def test_two_edits_at_once_make_two_versions(server: ServerHandle, own: httpx.Client) -> None:
+    """Each PUT's Jinja check awaits a render worker; the current version was read before
+    that await, so two at once both made 1.1."""
+    import concurrent.futures
+
+    template_id = _create(own)
+    key = own.headers["Authorization"].split()[-1]
+
+    def put(text: str) -> httpx.Response:
+        with server.client(key) as client:
+            return client.put(f"/templates/{template_id}",
+                              json={"prompt": f"{{% if name %}}{text} {{{{ name }}}}{{% endif %}}"})
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(put, ["one", "two", "three", "four"]))
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+    versions = [v["version"] for v in
+                own.get(f"/templates/{template_id}/versions").json()["versions"]]
+    assert versions == ["1.0", "1.1", "1.2", "1.3", "1.4"]
+
+
 # ----------------------------------------------------------------------------- preview
 
 

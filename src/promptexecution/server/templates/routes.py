@@ -232,6 +232,11 @@ async def update_template(request: Request, template_id: str) -> Response:
     principal = principal_of(request, "templates")
     body, _ = await parse_body(request, TemplateUpdate)
     account_id = principal.account.id
+    find_or_404(ctx, account_id, template_id)  # an unknown template is a 404 before any work
+    if body.prompt is not None:
+        await ctx.renderer.check(body.prompt, account_id)
+    # Read the current version only after the last await: from here to the write nothing
+    # yields, so two PUTs at once make 1.1 and 1.2, never two 1.1s.
     current = find_or_404(ctx, account_id, template_id)
     if current.status != "active":
         raise not_found(
@@ -239,9 +244,15 @@ async def update_template(request: Request, template_id: str) -> Response:
             f"Template '{template_id}' was deleted (archived) and cannot be changed",
             template_id=current.id,
         )
+    if body.base_version is not None and body.base_version != current.version:
+        raise conflict(
+            "VERSION_CONFLICT",
+            f"'{current.name}' is at version {current.version} now, not {body.base_version}, "
+            "which this edit began from: someone saved a newer version. Compare them, then "
+            f"save again with base_version {current.version} to store yours on top",
+            current_version=current.version, base_version=body.base_version,
+        )
     given = body.model_fields_set
-    if body.prompt is not None:
-        await ctx.renderer.check(body.prompt, account_id)
     if body.name is not None and ctx.templates.active_name_taken(account_id, body.name, current.id):
         raise conflict(
             "TEMPLATE_NAME_TAKEN", f"A template named '{body.name}' already exists",

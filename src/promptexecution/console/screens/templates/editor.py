@@ -10,11 +10,7 @@ edited is kept in a draft file on quit, and offered back when the same template 
 
 from __future__ import annotations
 
-import contextlib
-import json
-import re
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -25,120 +21,25 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TextArea
 
 from ....exceptions import APIError
-from ....models import VARIABLE_NAME_PATTERN
 from ...errors import describe_error
-from ...files import write_private
 from ...theming import theme_colour
 from ...widgets.jinja_editor import JinjaTextArea
 from ..base import ModeScreen
 from ..save_template import name_problem, placeholders
 from .detail import next_version
 from .dialogs import AskScreen, ConfirmScreen
+from .editor_drafts import TemplateDrafts
 from .external_editor import edit_externally
+from .variable_row import STAND_IN, VariableRow, parse_typed, shown_value
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from ....client import AsyncPromptExecutionClient
     from ....models import Template, TemplatePreview
 
 PREVIEW_AFTER = 0.3  # seconds after typing pauses
-TYPES = ("string", "number", "integer", "boolean", "array", "object")
 FORMATS = ("text", "json", "structured")
-
-
-def parse_typed(kind: str, text: str) -> tuple[Any, str | None]:
-    """A default or sample typed as text, as a value of `kind` (None when empty)."""
-    if not text.strip():
-        return None, None
-    if kind == "string":
-        return text, None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None, f"is not a {kind} (type it as JSON, e.g. {_EXAMPLES[kind]})"
-    ok = {"number": isinstance(value, int | float) and not isinstance(value, bool),
-          "integer": isinstance(value, int) and not isinstance(value, bool),
-          "boolean": isinstance(value, bool), "array": isinstance(value, list),
-          "object": isinstance(value, dict)}[kind]
-    return (value, None) if ok else (None, f"is not a {kind} (e.g. {_EXAMPLES[kind]})")
-
-
-# What a variable with neither a sample nor a default renders as in the preview.
-_STAND_IN: dict[str, Any] = {"number": 0, "integer": 0, "boolean": False, "array": [],
-                             "object": {}}
-_EXAMPLES = {"number": "0.5", "integer": "3", "boolean": "true", "array": '["a", "b"]',
-             "object": '{"k": "v"}', "string": "text"}
-
-
-def shown_value(kind: str, value: Any) -> str:
-    if value is None:
-        return ""
-    return value if kind == "string" and isinstance(value, str) else json.dumps(value)
-
-
-class VariableRow(Vertical):
-    """One declared variable: name, type, required, default, a sample value for the preview,
-    description, and a button that removes it."""
-
-    def __init__(self, spec: dict[str, Any] | None = None, sample: str = "") -> None:
-        super().__init__(classes="variable-row")
-        self.spec = spec or {}
-        self.sample = sample
-
-    def compose(self) -> ComposeResult:
-        spec = self.spec
-        kind = str(spec.get("type") or "string")
-        with Horizontal(classes="variable-line"):
-            yield Input(str(spec.get("name", "")), placeholder="name", classes="var-name",
-                        compact=True)
-            yield Select([(t, t) for t in TYPES], value=kind, allow_blank=False,
-                         classes="var-type", compact=True)
-            yield Checkbox("req", bool(spec.get("required")), classes="var-required",
-                           compact=True)
-            yield Button("✕", classes="var-remove", compact=True)
-        with Horizontal(classes="variable-line"):
-            yield Label("default", classes="field-label")
-            yield Input(shown_value(kind, spec.get("default")), placeholder="none",
-                        classes="var-default", compact=True)
-            yield Label("sample", classes="field-label")
-            yield Input(self.sample, placeholder="preview only", classes="var-sample",
-                        compact=True)
-        with Horizontal(classes="variable-line"):
-            yield Label("about", classes="field-label")
-            yield Input(str(spec.get("description") or ""), placeholder="what it is for",
-                        classes="var-description", compact=True)
-
-    def read(self) -> tuple[dict[str, Any], Any, list[str]]:
-        """(the variable as the API takes it, its sample value, problems)."""
-        name = self.query_one(".var-name", Input).value.strip()
-        kind = str(self.query_one(".var-type", Select).value)
-        problems = []
-        if not name:
-            problems.append("a variable needs a name")
-        elif not re.match(VARIABLE_NAME_PATTERN, name):
-            problems.append(f"variable name '{name}': letters, digits and _, not starting "
-                            "with a digit")
-        default, problem = parse_typed(kind, self.query_one(".var-default", Input).value)
-        if problem:
-            problems.append(f"default of {name or 'a variable'} {problem}")
-        sample, problem = parse_typed(kind, self.query_one(".var-sample", Input).value)
-        if problem:
-            problems.append(f"sample of {name or 'a variable'} {problem}")
-        var: dict[str, Any] = {"name": name, "type": kind,
-                               "required": self.query_one(".var-required", Checkbox).value}
-        description = self.query_one(".var-description", Input).value.strip()
-        if description:
-            var["description"] = description
-        if default is not None:
-            var["default"] = default
-        return var, sample, problems
-
-    @on(Button.Pressed, ".var-remove")
-    def _remove(self) -> None:
-        screen = self.screen
-        self.remove()
-        if isinstance(screen, EditTemplateScreen):
-            screen.changed()
 
 
 class EditTemplateScreen(ModeScreen):
@@ -159,7 +60,12 @@ class EditTemplateScreen(ModeScreen):
         self.duplicate = duplicate
         self.on_saved = on_saved
         self.creating = template is None or duplicate
+        # The version this edit began from: the server refuses the save (VERSION_CONFLICT)
+        # when someone saved a newer one meanwhile, instead of saving over it.
+        self.base_version = None if self.creating or template is None else template.version
         self.last_preview: TemplatePreview | None = None
+        self._note = ""  # the change note typed last, offered again after a refused save
+        self._profile = ""  # the profile this edit belongs to, set on mount
         self.preview_times: list[float] = []  # seconds per preview round trip (benchmarks)
         self._preview_timer: Any = None
         self._original: dict[str, Any] | None = None
@@ -224,10 +130,13 @@ class EditTemplateScreen(ModeScreen):
         if self.duplicate:
             return Text(f"Copy of {t.name} {t.version}: saving makes a new template (1.0)",
                         style="bold")
-        return Text(f"Editing {t.name} {t.version}: saving makes {next_version(t.version)}",
+        base = self.base_version or t.version
+        return Text(f"Editing {t.name} {base}: saving makes {next_version(base)}",
                     style="bold")
 
     def on_mount(self) -> None:
+        self._drafts = TemplateDrafts(self.pe.draft_file.with_name("template-drafts.json"))
+        self._profile = self.pe.profile_name
         self._original = self.collect()[0]
         self._offer_draft()
         self.changed()
@@ -277,11 +186,21 @@ class EditTemplateScreen(ModeScreen):
         prompt = self.query_one("#edit-prompt", TextArea).text
         if not prompt.strip():
             problems.append("the prompt is empty")
-        tags = [t.strip() for t in self.query_one("#edit-tags", Input).value.split(",")
-                if t.strip()]
+        # A field left as it was keeps its value exactly (a tag holding a comma, a
+        # description ending in a space): opening and saving changes nothing not typed.
+        t = self.template
+        typed_tags = self.query_one("#edit-tags", Input).value
+        tags = [tag.strip() for tag in typed_tags.split(",") if tag.strip()]
+        if t is not None and typed_tags == ", ".join(t.tags):
+            tags = list(t.tags)
+        description: str | None = self.query_one("#edit-description", Input).value
+        if t is None or description != (t.description or ""):
+            description = (description or "").strip() or None
+        else:
+            description = t.description
         fields = {
             "name": name, "prompt": prompt, "tags": tags, "variables": variables,
-            "description": self.query_one("#edit-description", Input).value.strip() or None,
+            "description": description,
             "default_config": config or None,
             "output_schema": self.template.output_schema if self.template else None,
         }
@@ -297,6 +216,7 @@ class EditTemplateScreen(ModeScreen):
     @on(TextArea.Changed)
     @on(Select.Changed)
     @on(Checkbox.Changed)
+    @on(VariableRow.Removed)
     def changed(self) -> None:
         """Any edit: the preview runs once typing pauses (one timer per burst of typing)."""
         if self._preview_timer is not None:
@@ -314,9 +234,9 @@ class EditTemplateScreen(ModeScreen):
             box.update(Text("Write the prompt on the left; {{ name }} uses a variable.",
                             style="dim"))
             return
-        client = self.pe.client_or_none()
+        client = self.client()
         if client is None:
-            box.update(Text(f"✗ No preview: {self.pe.not_connected()}"))
+            box.update(Text(f"✗ No preview: {self._not_connected()}"))
             return
         # Values nobody typed render as visible stand-ins, so the preview shows the text.
         declared = {var["name"]: var for var in fields["variables"] if var["name"]}
@@ -324,7 +244,7 @@ class EditTemplateScreen(ModeScreen):
             var = declared.get(name, {})
             if name not in samples and var.get("default") is None:
                 kind = var.get("type", "string")
-                samples[name] = f"‹{name}›" if kind == "string" else _STAND_IN[kind]
+                samples[name] = f"‹{name}›" if kind == "string" else STAND_IN[kind]
         started = time.perf_counter()
         try:
             preview = await client.templates.preview(
@@ -384,25 +304,39 @@ class EditTemplateScreen(ModeScreen):
             self.notify(f"Nothing changed: {self.template.version if self.template else ''} "
                         "stays the latest version, and no version is made.")
             return
-        t = self.template
-        made = "1.0" if self.creating or t is None else next_version(t.version)
+        made = next_version(self.base_version) if self.base_version else "1.0"
         what = f"new template {fields['name']}" if self.creating else f"{fields['name']}"
 
         def noted(note: str | None) -> None:
             if note is not None:
+                self._note = note
                 self._save(fields, note)
 
         self.app.push_screen(AskScreen(
             f"Save {what} as version {made}", "A short note on what changed, kept with the "
-            "version (optional).", placeholder="e.g. shorter intro", button=f"Save {made}"),
-            noted)
+            "version (optional).", value=self._note, placeholder="e.g. shorter intro",
+            button=f"Save {made}"), noted)
+
+    def client(self) -> AsyncPromptExecutionClient | None:
+        """The client of the profile this edit was opened on (the console may have switched
+        to another since: a save or a preview must not go to that other server)."""
+        session = self.pe.sessions.get(self._profile)
+        if session is None or session.status.state != "connected":
+            return None
+        return session.client
+
+    def _not_connected(self) -> str:
+        if self.pe.profile_name != self._profile:
+            return (f"this edit belongs to profile {self._profile}, which is not connected; "
+                    f"the console is on {self.pe.profile_name} now")
+        return self.pe.not_connected()
 
     @work(exclusive=True, group="template-save", exit_on_error=False, name="saving")
     async def _save(self, fields: dict[str, Any], note: str) -> None:
-        client = self.pe.client_or_none()
+        client = self.client()
         if client is None:
-            self._status(f"✗ Not saved: {self.pe.not_connected()}. Everything typed stays; "
-                         f"save again when the header says connected.")
+            self._status(f"✗ Not saved: {self._not_connected()}. Everything typed stays; "
+                         f"save again when it is connected.")
             return
         self._saving = True
         self._status("")
@@ -411,15 +345,18 @@ class EditTemplateScreen(ModeScreen):
                 create = {k: v for k, v in fields.items() if v is not None}
                 saved = await client.templates.create(change_note=note or None, **create)
             else:
-                saved = await client.templates.update(self.template.template_id, **fields,
-                                                      change_note=note or None)
+                saved = await client.templates.update(
+                    self.template.template_id, **fields, change_note=note or None,
+                    base_version=self.base_version)
         except APIError as exc:
+            if exc.code == "VERSION_CONFLICT":
+                self._conflict(str(exc.details.get("current_version") or ""))
+                return
             self._status(f"Not saved: {describe_error(exc)}\nEverything typed stays here.")
             return
         finally:
             self._saving = False
-        if self.template is not None and not self.creating and \
-                saved.version == self.template.version:
+        if not self.creating and saved.version == self.base_version:
             self.notify(f"The server found no change: {saved.version} stays the latest.")
         else:
             self.notify(f"Saved {saved.name} {saved.version}.")
@@ -427,6 +364,18 @@ class EditTemplateScreen(ModeScreen):
         if self.on_saved is not None:
             self.on_saved(saved)
         self.dismiss()
+
+    def _conflict(self, current: str) -> None:
+        """Someone saved `current` while this edit was open: nothing is overwritten; the next
+        save stores this edit on top of it, once the author has been told."""
+        began = self.base_version
+        self.base_version = current
+        self.query_one("#edit-title", Static).update(self._title())
+        self._status(
+            f"✗ Not saved: {current} was saved elsewhere while you edited {began}. Everything "
+            f"typed stays here. Compare them in Versions ({self.pe.hint_key('templates.versions')}"
+            f" on the list), or {self.pe.hint_key('templates.save')} again to store yours as "
+            f"{next_version(current)}, on top of {current}.")
 
     def action_close(self) -> None:
         if not self.dirty:
@@ -459,23 +408,17 @@ class EditTemplateScreen(ModeScreen):
 
     # ------------------------------------------------------------------ drafts
 
+    @property
     def _draft_key(self) -> str:
         t = self.template
         if t is None:
             return "new"
-        return f"copy:{t.template_id}" if self.duplicate else f"{t.template_id}@{t.version}"
-
-    def _draft_path(self) -> Path:
-        return self.pe.draft_file.with_name("template-drafts.json")
+        return f"copy:{t.template_id}" if self.duplicate else t.template_id
 
     def save_draft(self) -> None:
-        """Called on quit: unsaved edits are kept, by template and the version they began at."""
-        if not self.dirty:
-            return
-        drafts = _read(self._draft_path())
-        drafts[self._draft_key()] = {"fields": self.collect()[0], "saved_at": time.time()}
-        with contextlib.suppress(OSError):
-            write_private(self._draft_path(), json.dumps(drafts))
+        """Called on quit: an unsaved edit is kept, with the version it began from."""
+        if self.dirty:
+            self._drafts.put(self._draft_key, self.collect()[0], self.base_version)
 
     def keep_draft(self) -> None:
         """Called when typing pauses: the edit as it stands now, or none once it is undone."""
@@ -485,20 +428,24 @@ class EditTemplateScreen(ModeScreen):
             self.forget_draft()
 
     def forget_draft(self) -> None:
-        drafts = _read(self._draft_path())
-        if drafts.pop(self._draft_key(), None) is not None:
-            with contextlib.suppress(OSError):
-                write_private(self._draft_path(), json.dumps(drafts))
+        self._drafts.drop(self._draft_key)
 
     def _offer_draft(self) -> None:
-        draft = _read(self._draft_path()).get(self._draft_key())
-        if not isinstance(draft, dict) or not isinstance(draft.get("fields"), dict):
+        draft = self._drafts.get(self._draft_key)
+        if draft is None:
             return
-        self.fill(draft["fields"])
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(draft.get("saved_at", 0))))
+        self.fill(draft.fields)
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(draft.saved_at))
         back = self.pe.hint_key("templates.close")
-        self.notify(f"Restored your unsaved edit from {when}; {back} and Discard drops it.",
-                    timeout=8)
+        moved = ""
+        if self.template is not None and not self.creating and draft.base_version and \
+                draft.base_version != self.template.version:
+            self.base_version = draft.base_version  # saving asks about the version it began at
+            moved = (f" It began from {draft.base_version}; the template is at "
+                     f"{self.template.version} now.")
+        self.query_one("#edit-title", Static).update(self._title())
+        self.notify(f"Restored your unsaved edit from {when}.{moved} {back} and Discard "
+                    "drops it.", timeout=10)
 
     def fill(self, fields: dict[str, Any]) -> None:
         self.query_one("#edit-name", Input).value = str(fields.get("name") or "")
@@ -518,10 +465,3 @@ class EditTemplateScreen(ModeScreen):
         self.query_one("#edit-max-tokens", Input).value = shown_value(
             "integer", config.get("max_tokens"))
 
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}

@@ -572,7 +572,7 @@ class TemplatesScreen(ModeScreen):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._restore(template.template_id, version)
+                self._restore(template.template_id, version, template.version)
 
         self.app.push_screen(ConfirmScreen(
             f"Restore {template.name} {version}?",
@@ -581,14 +581,14 @@ class TemplatesScreen(ModeScreen):
             f"Restore as {nxt}"), answered)
 
     @work(exclusive=True, group="templates-write", exit_on_error=False, name="restoring")
-    async def _restore(self, template_id: str, version: str) -> None:
+    async def _restore(self, template_id: str, version: str, base: str) -> None:
         client = self._client()
         if client is None:
             return
         try:
             old = await self.version_body(template_id, version)
             made = await client.templates.update(  # not the name: callers may use it
-                template_id, prompt=old.prompt, description=old.description,
+                template_id, base_version=base, prompt=old.prompt, description=old.description,
                 variables=old.variables, default_config=old.default_config, tags=old.tags,
                 output_schema=old.output_schema, change_note=f"restored from {version}")
         except APIError as exc:
