@@ -261,6 +261,34 @@ def test_execute_and_batch_run_the_labelled_version(own: httpx.Client) -> None:
                  404, "not_found_error", "TEMPLATE_LABEL_NOT_FOUND")
 
 
+def test_a_label_moved_while_a_batch_is_checked_does_not_change_what_it_runs(
+    server: ServerHandle, own: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Submit read the label twice, before and after awaiting a render worker: moved in
+    between, the batch was checked against 1.0 and stored to run 1.1 (an attacker's find)."""
+    template_id = _create(own, prompt="{% if name %}Hello {{ name }}{% endif %}")
+    own.put(f"/templates/{template_id}", json={
+        "prompt": "Hi {{ other }}", "variables": [{"name": "other", "required": True}]})
+    own.put(f"/templates/{template_id}/labels/prod", json={"version": "1.0"})
+    renderer = server.ctx.renderer
+    referenced = renderer.referenced
+
+    async def moved_meanwhile(source: str, account_id: str) -> object:
+        found = await referenced(source, account_id)
+        server.ctx.templates.set_label(template_id, "prod", "1.1", 1)
+        return found
+
+    monkeypatch.setattr(renderer, "referenced", moved_meanwhile)
+    batch = own.post("/batch", json={"template_id": template_id, "template_label": "prod",
+                                     "inputs": [{"variables": {"name": "Di"}}]})
+    assert batch.status_code == 202, batch.text
+    monkeypatch.undo()
+    results = _batch_results(own, batch.json()["batch_id"])
+    assert results[0]["status"] == "completed", results
+    execution = own.get(f"/executions/{results[0]['execution_id']}").json()
+    assert execution["template_version"] == "1.0"
+
+
 def _batch_results(own: httpx.Client, batch_id: str) -> list[dict[str, object]]:
     import time
 

@@ -63,13 +63,16 @@ async def _check_callback(ctx: ServerContext, url: str | None) -> None:
 
 
 async def _validate_inputs(ctx: ServerContext, account_id: str, plan: Any, body: BatchRequest
-                           ) -> list[tuple[str, dict[str, Any]]]:
-    """Every input checked against the template before anything runs; all problems at once."""
+                           ) -> tuple[list[tuple[str, dict[str, Any]]], str | None]:
+    """Every input checked against the template before anything runs; all problems at once.
+    Returns the items and the template version they were checked against: a label is read
+    here, once, so a label moved while the inputs are checked cannot run another version."""
     check_source(body.template_id, body.prompt)
+    version = None
     if body.template_id is not None:
         template = ctx.executions.find_template(account_id, body.template_id,
                                                 body.template_version, body.template_label)
-        declared, source = template.variables, template.prompt
+        declared, source, version = template.variables, template.prompt, template.version
     else:
         for pin in ("template_version", "template_label"):
             if getattr(body, pin) is not None:
@@ -115,7 +118,7 @@ async def _validate_inputs(ctx: ServerContext, account_id: str, plan: Any, body:
             invalid_count=bad,
             invalid_items=problems[:MAX_LISTED_ERRORS],
         )
-    return items
+    return items, version
 
 
 def _summary(row: BatchRow, base: str, live: Any = None) -> dict[str, Any]:
@@ -166,14 +169,9 @@ async def submit(request: Request) -> Response:
                         headers={"Idempotent-Replayed": "true"})
     options = _options(body)
     await _check_callback(ctx, options.callback_url)
-    items = await _validate_inputs(ctx, account_id, principal.plan, body)
+    items, version = await _validate_inputs(ctx, account_id, principal.plan, body)
     batch_id = ctx.ids.new("batch")
     now = ctx.clock()
-    # A label is read once, at submit: moving it later does not change a running batch.
-    version = body.template_version
-    if body.template_label is not None and body.template_id is not None:
-        version = ctx.executions.find_template(account_id, body.template_id, None,
-                                               body.template_label).version
     stored_request = {
         "template_id": body.template_id, "template_version": version,
         "template_label": body.template_label,
