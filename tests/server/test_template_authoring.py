@@ -187,6 +187,54 @@ def test_preview_spends_no_quota(server: ServerHandle) -> None:
     assert answer.headers["x-ratelimit-remaining"] == first.headers["x-ratelimit-remaining"]
 
 
+def test_busy_render_workers_are_a_503_not_an_invalid_template(
+    server: ServerHandle, own: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from promptexecution.server.core.errors import ApiError
+
+    async def busy(source: str, account_id: str) -> object:
+        raise ApiError("service_unavailable", "RENDERER_BUSY", "The template could not be "
+                       "rendered now: every worker is busy; retry shortly",
+                       headers={"Retry-After": "1"})
+
+    monkeypatch.setattr(server.ctx.renderer, "referenced", busy)
+    answer = own.post("/preview", json={"prompt": "{% if a %}{{ a }}{% endif %}"})
+    assert_error(answer, 503, "service_unavailable", "RENDERER_BUSY")
+    assert answer.headers["retry-after"] == "1"
+
+
+def test_an_account_renders_at_most_two_previews_at_once(
+    server: ServerHandle, own: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Previews spend no quota: six looping ones from one basic key slowed every other
+    account's Jinja executes by seconds (an attacker's find). A third at once is a 429."""
+    import asyncio
+    import concurrent.futures
+
+    referenced = server.ctx.renderer.referenced
+
+    async def slow(source: str, account_id: str) -> object:
+        await asyncio.sleep(0.5)
+        return await referenced(source, account_id)
+
+    monkeypatch.setattr(server.ctx.renderer, "referenced", slow)
+    key = own.headers["Authorization"].split()[-1]
+
+    def preview(_: int) -> httpx.Response:
+        with server.client(key) as client:
+            return client.post("/preview", json={"prompt": "hi {{ x }}"})
+
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(preview, range(3)))
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200, 200, 429], [a.text for a in answers]
+    refused = next(a for a in answers if a.status_code == 429)
+    assert_error(refused, 429, "rate_limit_error", "CONCURRENT_LIMIT_EXCEEDED")
+    assert refused.headers["retry-after"] == "1" and "x-ratelimit-limit" in refused.headers
+    other = server.client(server.make_key("professional"))
+    assert other.post("/preview", json={"prompt": "hi {{ x }}"}).status_code == 200
+
+
 # ----------------------------------------------------------------------------- labels
 
 

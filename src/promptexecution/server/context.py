@@ -53,6 +53,8 @@ class ServerContext:
     executions: ExecutionService
     # Idempotency keys whose first request is still running: a duplicate gets a 409.
     inflight_keys: set[tuple[str, str, str]] = field(default_factory=set)
+    # Render previews running per account (they spend no quota, so they are capped instead).
+    previews: dict[str, int] = field(default_factory=dict)
     # Begun when the server shuts down: open streams and plain executes end at once.
     stopping: Stopping = field(default_factory=Stopping)
     loop: asyncio.AbstractEventLoop | None = None

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 router = APIRouter()
 PATH = "/v2/preview"
+PREVIEWS_PER_ACCOUNT = 2  # an editor runs one at a time; more is a flood of free renders
 
 
 def _problem(error: ApiError, **extra: Any) -> dict[str, Any]:
@@ -36,6 +37,14 @@ def _problem(error: ApiError, **extra: Any) -> dict[str, Any]:
         if isinstance(details.get(key), int | str):
             found[key] = details[key]
     return {**found, **extra}
+
+
+def _raise_if_not_the_template(error: ApiError) -> None:
+    """Busy or broken render workers (503 RENDERER_BUSY, with Retry-After) are the server's
+    state, not a problem of the template: answered as execute answers them, so an editor
+    does not tell its author the template is invalid."""
+    if error.status >= 500:
+        raise error
 
 
 def _source(ctx: ServerContext, account_id: str, body: TemplatePreviewRequest
@@ -79,6 +88,27 @@ async def preview_template(request: Request) -> Response:
     account_id = principal_of(request).account.id
     body, _ = await parse_body(request, TemplatePreviewRequest)
     source, stored_variables = _source(ctx, account_id, body)
+    running = ctx.previews.get(account_id, 0)
+    if running >= PREVIEWS_PER_ACCOUNT:
+        raise ApiError(
+            "rate_limit_error", "CONCURRENT_LIMIT_EXCEEDED",
+            f"{running} previews of this account are rendering; a preview spends no quota, so "
+            f"at most {PREVIEWS_PER_ACCOUNT} run at once. Retry in a second",
+            details={"limit": PREVIEWS_PER_ACCOUNT, "retry_after": 1},
+            headers={"Retry-After": "1"})
+    ctx.previews[account_id] = running + 1
+    try:
+        return await _preview(ctx, account_id, body, source, stored_variables)
+    finally:
+        left = ctx.previews.get(account_id, 1) - 1
+        if left > 0:
+            ctx.previews[account_id] = left
+        else:
+            ctx.previews.pop(account_id, None)
+
+
+async def _preview(ctx: ServerContext, account_id: str, body: TemplatePreviewRequest,
+                   source: str, stored_variables: list[dict[str, Any]] | None) -> Response:
     problems: list[dict[str, Any]] = []
     declared: list[dict[str, Any]] = stored_variables or []
     if body.template_variables is not None:
@@ -94,6 +124,7 @@ async def preview_template(request: Request) -> Response:
     try:
         referenced = await ctx.renderer.referenced(source, account_id)
     except ApiError as error:  # it cannot compile: the syntax error is the answer
+        _raise_if_not_the_template(error)
         problems.append(_problem(error))
         return json_response({"valid": False, **result, "problems": problems})
     names = {v["name"] for v in declared}
@@ -112,6 +143,7 @@ async def preview_template(request: Request) -> Response:
         check_text(rendered)
         result["rendered_prompt"] = rendered
     except ApiError as error:
+        _raise_if_not_the_template(error)
         missing = (error.details or {}).get("missing_variables")
         if isinstance(missing, list):
             result["missing_variables"] = missing
