@@ -302,6 +302,7 @@ class VersionStats(_Response):
     executions: int
     completed: int
     failed: int
+    cancelled: int = 0
     failure_rate: float | None = None
     latency_p50: float | None = None
     latency_p95: float | None = None

@@ -206,6 +206,9 @@ def create_app(
                    template_labels.router, execution_stats.router, batch_routes.router,
                    provider_routes.router, core_routes.router):
         app.router.routes.extend(router.routes)
+    # A trailing slash is a 404 in the error shape, not a redirect: Starlette's redirect
+    # builds its Location from the request's Host header, which a server must never trust.
+    app.router.redirect_slashes = False
     _skip_parameter_solving(app)
     install_error_handlers(app, ctx.timestamp)
     install_openapi(app)

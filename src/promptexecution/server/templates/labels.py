@@ -17,13 +17,14 @@ from ..core.clock import from_micros, iso, to_micros
 from ..core.errors import ApiError, not_found, validation
 from ..core.http import ctx_of, json_response, parse_body, principal_of
 from ..core.openapi import body_schema, errors
-from .routes import find_or_404, no_such_version
+from .routes import find_or_404, no_such_version, refuse_if_archived
 from .store import TemplateRecord, TemplateStore
 
 if TYPE_CHECKING:
     from ..context import ServerContext
 
 router = APIRouter()
+MAX_LABELS = 100  # every read of the template carries them all
 _LABEL = re.compile(LABEL_PATTERN)
 
 
@@ -89,6 +90,7 @@ async def set_label(request: Request, template_id: str, label: str) -> Response:
     principal = principal_of(request, "templates")
     body, _ = await parse_body(request, LabelSet)
     record = find_or_404(ctx, principal.account.id, template_id)
+    refuse_if_archived(record, template_id)
     check_label(label)
     if label == LATEST_LABEL:
         raise validation("LABEL_RESERVED",
@@ -96,6 +98,11 @@ async def set_label(request: Request, template_id: str, label: str) -> Response:
                          label=label)
     if not ctx.templates.template_version_exists(record.id, body.version):
         raise no_such_version(record, body.version)
+    labels = _labels_of(ctx, record.id)
+    if len(labels) >= MAX_LABELS and all(r["label"] != label for r in labels):
+        raise validation("TOO_MANY_LABELS",
+                         f"A template holds at most {MAX_LABELS} labels; remove one first",
+                         limit=MAX_LABELS)
     ctx.templates.set_label(record.id, label, body.version, to_micros(ctx.clock()))
     row = next(r for r in _labels_of(ctx, record.id) if r["label"] == label)
     return json_response(label_json(row))
@@ -112,6 +119,7 @@ async def remove_label(request: Request, template_id: str, label: str) -> Respon
     ctx = ctx_of(request)
     principal = principal_of(request, "templates")
     record = find_or_404(ctx, principal.account.id, template_id)
+    refuse_if_archived(record, template_id)
     row = next((r for r in _labels_of(ctx, record.id) if r["label"] == label), None)
     if row is None or not ctx.templates.remove_label(record.id, label):
         raise no_such_label(record, label)

@@ -127,6 +127,16 @@ def find_or_404(ctx: ServerContext, account_id: str, template_id: str) -> Templa
     return record
 
 
+def refuse_if_archived(record: TemplateRecord, asked: str) -> None:
+    """An archived template cannot change: not its content, not its labels."""
+    if record.status != "active":
+        raise not_found(
+            "TEMPLATE_ARCHIVED",
+            f"Template '{asked}' was deleted (archived) and cannot be changed",
+            template_id=record.id,
+        )
+
+
 @router.post(
     "/v2/templates",
     tags=["templates"],
@@ -238,12 +248,7 @@ async def update_template(request: Request, template_id: str) -> Response:
     # Read the current version only after the last await: from here to the write nothing
     # yields, so two PUTs at once make 1.1 and 1.2, never two 1.1s.
     current = find_or_404(ctx, account_id, template_id)
-    if current.status != "active":
-        raise not_found(
-            "TEMPLATE_ARCHIVED",
-            f"Template '{template_id}' was deleted (archived) and cannot be changed",
-            template_id=current.id,
-        )
+    refuse_if_archived(current, template_id)
     if body.base_version is not None and body.base_version != current.version:
         raise conflict(
             "VERSION_CONFLICT",
