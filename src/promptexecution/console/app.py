@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.keys import format_key
 from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -202,7 +203,8 @@ class PeApp(App[None]):
         none, the palette that runs it (with the palette's own key, if it has one)."""
         key = self.key_for(binding_id)
         if key:
-            return key
+            symbol = format_key(key)  # "slash" reads as "/", "question_mark" as "?"
+            return symbol if len(symbol) == 1 else key
         palette = self.key_for("palette")
         return f"the palette ({palette})" if palette else "the palette"
 

@@ -85,9 +85,9 @@ class TemplatesScreen(ModeScreen):
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="templates-body"):
             with Vertical(id="templates-side"):
-                yield FilterInput(lambda _: self._apply_filter(),
-                                  placeholder="/ filter: name, tag, description", compact=True,
-                                  id="templates-filter")
+                yield FilterInput(lambda _: self._apply_filter(), placeholder=(
+                    f"{self.pe.hint_key('templates.filter')} filter: name, tag, description"),
+                                  compact=True, id="templates-filter")
                 yield Static("", id="templates-count")
                 yield TemplateList(id="templates-list", now=lambda: self.pe.now())
             with TabbedContent(initial="tab-detail", id="templates-tabs"):
@@ -558,7 +558,11 @@ class TemplatesScreen(ModeScreen):
             return
         from .version_screen import VersionScreen
 
-        body = await self.version_body(template.template_id, version)
+        try:
+            body = await self.version_body(template.template_id, version)
+        except APIError as exc:
+            self._error(f"Version {version}: {describe_error(exc)}")
+            return
         self.app.push_screen(VersionScreen(body))
 
     def action_restore_version(self) -> None:
