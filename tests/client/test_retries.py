@@ -154,9 +154,11 @@ async def test_429_retry_after_seconds_is_honoured(
 async def test_429_retry_after_http_date_is_honoured(
     server: ServerHandle, proxy: FaultProxy
 ) -> None:
-    when = format_datetime(datetime.now(UTC) + timedelta(seconds=2), usegmt=True)
-    proxy.then(Fault("status", 429, headers={"Retry-After": when}))
     async with through(proxy, server.make_key(), initial_backoff=5.0) as client:
+        # The date is taken once the client exists: on a loaded machine making the key and
+        # the client took long enough to eat into the wait (CI saw the gap fall below 0.95 s).
+        when = format_datetime(datetime.now(UTC) + timedelta(seconds=2), usegmt=True)
+        proxy.then(Fault("status", 429, headers={"Retry-After": when}))
         await client.models.list()
     seen = proxy.requests("GET", "/models")
     assert len(seen) == 2

@@ -82,6 +82,7 @@ async def execute(request: Request) -> Any:
     except BaseException:
         release()
         raise
+    prepared.extra["request_id"] = request.state.request_id  # History shows it, for support
 
     if body.stream:
         request_id = request.state.request_id

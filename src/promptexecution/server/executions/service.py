@@ -328,6 +328,7 @@ class ExecutionService:
                 "finish_reason": finish_reason,
                 "response_format": p.generation.response_format,
                 "variables_used": p.variables_used,
+                "model_config": _settings_used(p.generation),
             },
             "created_at": p.created_at,
             "completed_at": iso(self.clock()) if status != "processing" else None,
@@ -460,3 +461,11 @@ def _expose_json_fields(record: dict[str, Any], content: str) -> None:
 
 def sse(event: str, data: Any) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + dumps_bytes(data) + b"\n\n"
+
+
+def _settings_used(generation: GenerationRequest) -> dict[str, Any]:
+    """The model settings the run used (request and template defaults merged), kept with it
+    so History can run it again exactly."""
+    used = {"temperature": generation.temperature, "max_tokens": generation.max_tokens,
+            "top_p": generation.top_p, **generation.options, "simulate": generation.simulate}
+    return {key: value for key, value in used.items() if value is not None}

@@ -79,12 +79,14 @@ class ExecutionStore:
             rows.append((execution["execution_id"], account_id, template_id, status,
                          metadata.get("model"), metadata.get("tokens_used", 0),
                          metadata.get("cost", 0.0), created_us, body,
-                         execution.get("batch_id")))
+                         execution.get("batch_id"), execution.get("template_version"),
+                         metadata.get("execution_time")))
             bucket = (account_id, template_id or "", status, created_us // HOUR_US)
             counts[bucket] = counts.get(bucket, 0) + 1
         self.conn.executemany(
-            "INSERT INTO executions(id, account_id, template_id, status, model, "
-            "tokens_used, cost, created_us, body, batch_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO executions(id, account_id, template_id, status, model, tokens_used, "
+            "cost, created_us, body, batch_id, template_version, execution_time) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
         self.conn.executemany(_BUMP_COUNT, [(*bucket, n) for bucket, n in counts.items()])
@@ -99,14 +101,15 @@ class ExecutionStore:
         metadata = execution.get("metadata") or {}
         with self.database.transaction() as db:
             db.execute(
-                "UPDATE executions SET status=?, model=?, tokens_used=?, cost=?, body=? "
-                "WHERE id=?",
+                "UPDATE executions SET status=?, model=?, tokens_used=?, cost=?, body=?, "
+                "execution_time=? WHERE id=?",
                 (
                     execution["status"],
                     metadata.get("model"),
                     metadata.get("tokens_used", 0),
                     metadata.get("cost", 0.0),
                     dumps(execution),
+                    metadata.get("execution_time"),
                     execution["execution_id"],
                 ),
             )
