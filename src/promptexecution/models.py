@@ -215,6 +215,13 @@ class ExecutionSummary(_Response):
     cost: float = 0.0
     created_at: str
     batch_id: str | None = None
+    # Beyond the spec, for history views: what ran, how long, the output's first line, the
+    # error code of a failure, and this row's keyset cursor.
+    template_version: str | None = None
+    execution_time: float | None = None
+    output_preview: str | None = None
+    error_code: str | None = None
+    cursor: str | None = None
 
 
 class Pagination(_Response):
@@ -222,6 +229,11 @@ class Pagination(_Response):
     limit: int
     offset: int
     has_more: bool
+    # Beyond the spec: a total past 10,000 that would cost a scan is a lower bound, and
+    # keyset cursors for the pages below (next) and above (prev) this one.
+    total_is_lower_bound: bool = False
+    next_cursor: str | None = None
+    prev_cursor: str | None = None
 
 
 class ExecutionList(_Response):

@@ -113,6 +113,8 @@ def test_summary_fields(server: ServerHandle) -> None:
     with server.client(server.make_key()) as c:
         done = c.post("/execute", json={"prompt": "hello"}).json()
         row = c.get("/executions").json()["executions"][0]
+    cursor = row.pop("cursor")
+    assert isinstance(cursor, str) and cursor
     assert row == {
         "execution_id": done["execution_id"],
         "template_id": None,
@@ -122,6 +124,11 @@ def test_summary_fields(server: ServerHandle) -> None:
         "cost": done["metadata"]["cost"],
         "created_at": done["created_at"],
         "batch_id": None,
+        # beyond the spec, for history views
+        "template_version": None,
+        "execution_time": done["metadata"]["execution_time"],
+        "output_preview": done["content"].strip().split("\n")[0],
+        "error_code": None,
     }
 
 

@@ -41,6 +41,7 @@ from .executions import routes as execution_routes
 from .executions import stats as execution_stats
 from .executions.service import ExecutionService
 from .executions.store import ExecutionStore
+from .executions.text_index import TextIndex
 from .providers import routes as provider_routes
 from .providers.catalog import ModelCatalog
 from .providers.pricing import PriceTable
@@ -57,6 +58,7 @@ from .webhooks.targets import TargetPolicy
 
 log = logging.getLogger("promptexecution.server")
 DB_NAME = "pe.sqlite3"
+TEXT_DB_NAME = "pe-text.sqlite3"  # the full-text index (executions/text_index.py)
 
 
 def build_context(
@@ -75,6 +77,8 @@ def build_context(
     monotonic = monotonic or time.perf_counter
     database = Database(data_dir / DB_NAME)
     database.start_background_checkpoints()
+    text_index = TextIndex(data_dir / DB_NAME, data_dir / TEXT_DB_NAME)
+    database.attach_to_reads("text", data_dir / TEXT_DB_NAME)
     accounts = AccountStore(database, ids)
     templates = TemplateStore(database)
     execution_store = ExecutionStore(database)
@@ -104,6 +108,7 @@ def build_context(
         renderer=renderer,
         executions=ExecutionService(database, templates, execution_store, catalog, renderer,
                                     clock, ids, monotonic),
+        text_index=text_index,
     )
 
 
@@ -160,6 +165,7 @@ def create_app(
         ctx.loop = asyncio.get_running_loop()
         runner.start()
         sender.start()
+        ctx.text_index.start()
         # The render workers start a moment later, not competing with the server's own
         # start (a render before then starts them itself).
         warm = ctx.loop.call_later(1.0, ctx.renderer.pool.warm_up)
@@ -170,6 +176,7 @@ def create_app(
         await sender.aclose()
         await ctx.renderer.pool.close()
         await ctx.catalog.aclose()
+        ctx.text_index.stop()
         ctx.limiter.flush()
 
     app = FastAPI(

@@ -23,6 +23,7 @@ from .core.ratelimit import RateLimiter
 from .db.connection import Database
 from .executions.service import ExecutionService
 from .executions.store import ExecutionStore
+from .executions.text_index import TextIndex
 from .providers.catalog import ModelCatalog
 from .templates.rendering import Renderer
 from .templates.store import TemplateStore
@@ -51,6 +52,7 @@ class ServerContext:
     catalog: ModelCatalog
     renderer: Renderer
     executions: ExecutionService
+    text_index: TextIndex
     # Idempotency keys whose first request is still running: a duplicate gets a 409.
     inflight_keys: set[tuple[str, str, str]] = field(default_factory=set)
     # Render previews running per account (they spend no quota, so they are capped instead).

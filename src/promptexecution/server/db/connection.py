@@ -86,6 +86,7 @@ class Database:
         self._checkpointer: tuple[threading.Thread, threading.Event] | None = None
         self._reader: ThreadPoolExecutor | None = None
         self._reader_conn: sqlite3.Connection | None = None
+        self._reader_attached: list[tuple[str, Path]] = []
 
     def _open(self) -> None:
         path = Path(self.path)
@@ -191,11 +192,17 @@ class Database:
         return await asyncio.get_running_loop().run_in_executor(
             self._reader, lambda: query(self._reader_connection()))
 
+    def attach_to_reads(self, alias: str, path: Path) -> None:
+        """Another database file the reader thread sees as `alias` (the full-text index)."""
+        self._reader_attached.append((alias, path))
+
     def _reader_connection(self) -> sqlite3.Connection:
         if self._reader_conn is None:  # only ever used on the reader thread
             conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
                                    check_same_thread=False)
             conn.execute("PRAGMA busy_timeout=5000")
+            for alias, path in self._reader_attached:
+                conn.execute(f"ATTACH DATABASE ? AS {alias}", (f"file:{path}?mode=ro",))
             self._reader_conn = conn
         return self._reader_conn
 

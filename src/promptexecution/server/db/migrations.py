@@ -205,33 +205,8 @@ MIGRATIONS: dict[int, str] = {
     UPDATE executions SET template_version = json_extract(body, '$.template_version'),
         execution_time = json_extract(body, '$.metadata.execution_time');
     CREATE INDEX executions_by_model ON executions(account_id, model, created_us);
-    -- Full-text search over the rendered prompt and the output. Contentless: the text stays
-    -- in each body, the index holds only tokens. Triggers keep it in step with every write
-    -- (a contentless index forgets a row given the values it was indexed with).
-    CREATE VIRTUAL TABLE executions_text USING fts5(
-        rendered_prompt, content, content='', tokenize='porter unicode61 remove_diacritics 2'
-    );
-    INSERT INTO executions_text(rowid, rendered_prompt, content)
-        SELECT seq, json_extract(body, '$.rendered_prompt'), json_extract(body, '$.content')
-        FROM executions;
-    CREATE TRIGGER executions_text_insert AFTER INSERT ON executions BEGIN
-        INSERT INTO executions_text(rowid, rendered_prompt, content) VALUES (
-            new.seq, json_extract(new.body, '$.rendered_prompt'),
-            json_extract(new.body, '$.content'));
-    END;
-    CREATE TRIGGER executions_text_update AFTER UPDATE OF body ON executions BEGIN
-        INSERT INTO executions_text(executions_text, rowid, rendered_prompt, content) VALUES (
-            'delete', old.seq, json_extract(old.body, '$.rendered_prompt'),
-            json_extract(old.body, '$.content'));
-        INSERT INTO executions_text(rowid, rendered_prompt, content) VALUES (
-            new.seq, json_extract(new.body, '$.rendered_prompt'),
-            json_extract(new.body, '$.content'));
-    END;
-    CREATE TRIGGER executions_text_delete AFTER DELETE ON executions BEGIN
-        INSERT INTO executions_text(executions_text, rowid, rendered_prompt, content) VALUES (
-            'delete', old.seq, json_extract(old.body, '$.rendered_prompt'),
-            json_extract(old.body, '$.content'));
-    END;
+    -- Full-text search lives in a second database (executions/text_index.py), filled off
+    -- the request path by a low-priority thread that reads new rows by seq.
     """,
 }
 

@@ -4,12 +4,16 @@ history: `GET /v2/executions` (filtered, newest first, exact totals) and
 
 from __future__ import annotations
 
+import csv
+import io
 import json
-from collections.abc import AsyncIterator
-from typing import Any, Literal
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response, StreamingResponse
 
 from ...models import ExecuteRequest, Execution
 from ..core.clock import from_micros, iso, to_micros
@@ -27,6 +31,7 @@ from ..core.http import (
 from ..core.idempotency import Idempotency
 from ..core.jsonfast import dumps
 from ..core.openapi import body_schema, errors
+from .history import Cursor, HistoryFilter, capped_count, page_sql, summary, text_query
 from .service import sse
 from .sse import EventStreamResponse
 from .store import ExecutionFilter
@@ -140,60 +145,163 @@ def _replay(status: int, payload: str, *, stream: bool) -> Any:
     return Response(payload, status_code=status, media_type="application/json", headers=headers)
 
 
+class HistoryQuery:
+    """The filter every history read takes (list and export), as query parameters."""
+
+    def __init__(
+        self,
+        template_id: str | None = Query(None, max_length=200),
+        status: Literal["processing", "completed", "failed", "cancelled"] | None = None,
+        date_from: str | None = Query(None, max_length=64, description="ISO 8601, inclusive"),
+        date_to: str | None = Query(None, max_length=64, description="ISO 8601, inclusive"),
+        batch_id: str | None = Query(None, max_length=200, description="Only this batch's items"),
+        model: str | None = Query(None, max_length=200),
+        template_version: str | None = Query(None, max_length=20),
+        q: str | None = Query(None, max_length=500, description=(
+            "Words the rendered prompt or the output must hold (a \"quoted phrase\" as "
+            "written, word* a prefix); results are newest stored first")),
+        min_cost: float | None = Query(None, ge=0),
+        max_cost: float | None = Query(None, ge=0),
+        min_execution_time: float | None = Query(None, ge=0, description="Seconds"),
+        max_execution_time: float | None = Query(None, ge=0, description="Seconds"),
+    ) -> None:
+        self.template_id, self.status, self.batch_id = template_id, status, batch_id
+        self.date_from, self.date_to, self.model = date_from, date_to, model
+        self.template_version, self.q = template_version, q
+        self.min_cost, self.max_cost = min_cost, max_cost
+        self.min_execution_time, self.max_execution_time = min_execution_time, max_execution_time
+
+    def resolve(self, ctx: Any, account_id: str) -> HistoryFilter:
+        start = parse_iso("date_from", self.date_from)
+        end = parse_iso("date_to", self.date_to)
+        if start and end and start > end:
+            raise validation("INVALID_PARAMETER", "'date_from' must not be after 'date_to'",
+                             parameter="date_from")
+        template = self.template_id
+        if template is not None:  # an id, or a name (which may itself look like an id)
+            row = ctx.templates.find_template_row(account_id, template)
+            template = row["id"] if row else template
+        if self.template_version is not None and template is None:
+            raise validation("INVALID_PARAMETER", "'template_version' needs a 'template_id'",
+                             parameter="template_version")
+        return HistoryFilter(
+            account_id=account_id, template_id=template,
+            template_version=self.template_version, status=self.status, model=self.model,
+            batch_id=self.batch_id, from_us=to_micros(start) if start else None,
+            to_us=to_micros(end) if end else None,
+            text=text_query(self.q) if self.q else None, min_cost=self.min_cost,
+            max_cost=self.max_cost, min_seconds=self.min_execution_time,
+            max_seconds=self.max_execution_time)
+
+
 @router.get("/v2/executions", tags=["executions"], summary="List execution history")
 async def list_executions(
     request: Request,
+    query: Annotated[HistoryQuery, Depends()],
     limit: int = Query(20, ge=1, le=100, description="Results per page (1-100)"),
     offset: int = Query(0, ge=0, le=10_000_000),
-    template_id: str | None = Query(None, max_length=200),
-    status: Literal["processing", "completed", "failed", "cancelled"] | None = None,
-    date_from: str | None = Query(None, max_length=64, description="ISO 8601, inclusive"),
-    date_to: str | None = Query(None, max_length=64, description="ISO 8601, inclusive"),
-    batch_id: str | None = Query(None, max_length=200, description="Only this batch's items"),
+    before: str | None = Query(None, max_length=100, description=(
+        "Keyset cursor: the page of rows older than this one (pagination.next_cursor)")),
+    after: str | None = Query(None, max_length=100, description=(
+        "Keyset cursor: the page of rows newer than this one (pagination.prev_cursor)")),
+    order: Literal["newest", "oldest"] = Query("newest", description=(
+        "newest first (the spec's order), or the oldest page first")),
 ) -> Response:
     ctx = ctx_of(request)
-    principal = principal_of(request)
-    start = parse_iso("date_from", date_from)
-    end = parse_iso("date_to", date_to)
-    if start and end and start > end:
-        raise validation(
-            "INVALID_PARAMETER",
-            "'date_from' must not be after 'date_to'",
-            parameter="date_from",
-        )
-    account_id = principal.account.id
-    resolved_template = template_id
-    if template_id is not None:  # an id, or a name (which may itself look like an id)
-        row = ctx.templates.find_template_row(account_id, template_id)
-        resolved_template = row["id"] if row else template_id
-    filters = ExecutionFilter(
-        account_id=account_id,
-        template_id=resolved_template,
-        status=status,
-        from_us=to_micros(start) if start else None,
-        to_us=to_micros(end) if end else None,
-        batch_id=batch_id,
-    )
-    rows = ctx.execution_store.list_executions(filters, limit, offset)
-    total = ctx.execution_store.count_executions(filters)
-    return json_response(
-        {
-            "executions": [
-                {
-                    "execution_id": r["id"],
-                    "template_id": r["template_id"],
-                    "status": r["status"],
-                    "model": r["model"],
-                    "tokens_used": r["tokens_used"],
-                    "cost": r["cost"],
-                    "created_at": iso(from_micros(r["created_us"])),
-                    "batch_id": r["batch_id"],
-                }
-                for r in rows
-            ],
-            "pagination": pagination(total, limit, offset, len(rows)),
-        }
-    )
+    account_id = principal_of(request).account.id
+    f = query.resolve(ctx, account_id)
+    if before is not None and after is not None:
+        raise validation("CONFLICTING_FIELDS", "Give 'before' or 'after', not both",
+                         parameter="after")
+    older = Cursor.decode(before, "before") if before else None
+    newer = Cursor.decode(after, "after") if after else None
+    sql, args = page_sql(f, limit, before=older, after=newer, oldest_first=order == "oldest",
+                         offset=offset)
+
+    def read(conn: sqlite3.Connection) -> tuple[list[Any], tuple[int, bool] | None]:
+        rows = conn.execute(sql, args).fetchall()
+        return rows, (None if f.counted_hourly else capped_count(conn, f))
+
+    rows, counted = await ctx.database.read(read)
+    if newer is not None:
+        rows.reverse()  # the page just above the cursor, shown newest first like any page
+    if counted is None:
+        total, lower_bound = ctx.execution_store.count_executions(ExecutionFilter(
+            account_id=account_id, template_id=f.template_id, status=f.status,
+            from_us=f.from_us, to_us=f.to_us, batch_id=f.batch_id)), False
+    else:
+        total, lower_bound = counted
+    items = [summary(r, lambda us: iso(from_micros(us))) for r in rows]
+    page = pagination(total, limit, offset, len(rows))
+    if older is not None or newer is not None:
+        page["has_more"] = len(rows) == limit  # keyset pages know only whether one follows
+    page["total_is_lower_bound"] = lower_bound
+    page["next_cursor"] = items[-1]["cursor"] if items else None
+    page["prev_cursor"] = items[0]["cursor"] if items else None
+    return json_response({"executions": items, "pagination": page})
+
+
+EXPORT_COLUMNS = ("execution_id", "created_at", "status", "template_id", "template_version",
+                  "model", "tokens_used", "cost", "execution_time", "batch_id", "error_code",
+                  "rendered_prompt", "content")
+EXPORT_CHUNK = 2000
+
+
+@router.get("/v2/executions/export", tags=["executions"], summary="Export execution history",
+            responses={200: {"description": "Every matching execution, newest first: JSON "
+                             "lines (each a whole execution) or CSV",
+                             "content": {"application/x-ndjson": {}, "text/csv": {}}}})
+async def export_executions(
+    request: Request,
+    query: Annotated[HistoryQuery, Depends()],
+    format: Literal["jsonl", "csv"] = "jsonl",
+) -> Response:
+    """Streams every execution the filter matches, read a page at a time on the database's
+    reader thread: constant memory, and the server keeps answering while it runs."""
+    ctx = ctx_of(request)
+    f = query.resolve(ctx, principal_of(request).account.id)
+    columns = "e.seq, e.created_us, e.body"
+
+    def read(cursor: Cursor | None) -> Callable[[sqlite3.Connection], list[Any]]:
+        sql, args = page_sql(f, EXPORT_CHUNK, before=cursor, columns=columns)
+        return lambda conn: conn.execute(sql, args).fetchall()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        cursor: Cursor | None = None
+        if format == "csv":
+            yield encode_csv([EXPORT_COLUMNS])
+        while True:
+            rows = await ctx.database.read(read(cursor))
+            if not rows:
+                return
+            cursor = Cursor(rows[-1][1], rows[-1][0])
+            if format == "jsonl":
+                yield ("\n".join(r[2] for r in rows) + "\n").encode()
+            else:
+                yield encode_csv(csv_row(orjson.loads(r[2])) for r in rows)
+            if len(rows) < EXPORT_CHUNK:
+                return
+
+    media = "application/x-ndjson" if format == "jsonl" else "text/csv; charset=utf-8"
+    name = f"executions.{format}"
+    return StreamingResponse(chunks(), media_type=media, headers={
+        "Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def csv_row(record: dict[str, Any]) -> list[Any]:
+    metadata = record.get("metadata") or {}
+    error = record.get("error") or {}
+    return [record.get("execution_id"), record.get("created_at"), record.get("status"),
+            record.get("template_id"), record.get("template_version"), metadata.get("model"),
+            metadata.get("tokens_used"), metadata.get("cost"), metadata.get("execution_time"),
+            record.get("batch_id"), error.get("code"), record.get("rendered_prompt"),
+            record.get("content")]
+
+
+def encode_csv(rows: Iterable[Sequence[Any]]) -> bytes:
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    return out.getvalue().encode()
 
 
 @router.get("/v2/executions/{execution_id}", tags=["executions"], summary="Get one execution")

@@ -1,0 +1,199 @@
+"""History beyond the spec's page: keyset cursors, the oldest page, filters on model,
+version, text, cost and time, totals that may be lower bounds, and the streaming export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ServerHandle, assert_error
+
+TEMPLATE = {"name": "hist_letter", "prompt": "Write to {{ who }} about {{ topic }}.",
+            "variables": [{"name": "who", "required": True}, {"name": "topic", "required": True}]}
+
+
+@pytest.fixture
+def own(server: ServerHandle) -> httpx.Client:
+    """A new account, so every count below is this test's own."""
+    return server.client(server.make_key("enterprise"))
+
+
+def _run(own: httpx.Client, **body: Any) -> dict[str, Any]:
+    answer = own.post("/execute", json=body)
+    return dict(answer.json())
+
+
+def _searchable(server: ServerHandle) -> None:
+    """Until the full-text index has every run stored so far (it trails by a moment)."""
+    newest = server.ctx.database.conn.execute("SELECT MAX(seq) FROM executions").fetchone()[0]
+    assert server.ctx.text_index.wait_until_current(newest)
+
+
+def _ids(page: dict[str, Any]) -> list[str]:
+    return [e["execution_id"] for e in page["executions"]]
+
+
+def test_keyset_pages_walk_the_same_rows_as_offsets_and_back(own: httpx.Client) -> None:
+    made = [_run(own, prompt=f"note {i}")["execution_id"] for i in range(23)][::-1]
+    first = own.get("/executions", params={"limit": 10}).json()
+    assert _ids(first) == made[:10]
+    second = own.get("/executions", params={"limit": 10,
+                                            "before": first["pagination"]["next_cursor"]}).json()
+    third = own.get("/executions", params={"limit": 10,
+                                           "before": second["pagination"]["next_cursor"]}).json()
+    assert _ids(second) == made[10:20] and _ids(third) == made[20:]
+    assert second["pagination"]["has_more"] and not third["pagination"]["has_more"]
+    back = own.get("/executions", params={"limit": 10,
+                                          "after": second["pagination"]["prev_cursor"]}).json()
+    assert _ids(back) == made[:10]  # the page above, newest first like any page
+    oldest = own.get("/executions", params={"limit": 5, "order": "oldest"}).json()
+    assert _ids(oldest) == made[::-1][:5]
+    # rows that arrive meanwhile do not shift a keyset page
+    _run(own, prompt="late arrival")
+    again = own.get("/executions", params={"limit": 10,
+                                           "before": first["pagination"]["next_cursor"]}).json()
+    assert _ids(again) == made[10:20]
+
+
+def test_bad_cursors_are_refused_in_the_error_shape(own: httpx.Client) -> None:
+    assert_error(own.get("/executions", params={"before": "not-a-cursor!"}), 400,
+                 "validation_error", "INVALID_CURSOR")
+    page = own.get("/executions", params={"limit": 1}).json()
+    cursor = page["pagination"]["next_cursor"] or "MTAuMQ"
+    assert_error(own.get("/executions", params={"before": cursor, "after": cursor}), 400,
+                 "validation_error", "CONFLICTING_FIELDS")
+
+
+def test_filters_on_model_version_cost_and_time(
+    server: ServerHandle, own: httpx.Client
+) -> None:
+    template_id = own.post("/templates", json=TEMPLATE).json()["template_id"]
+    values = {"who": "Ada", "topic": "tea"}
+    quick = _run(own, template_id=template_id, variables=values)
+    own.put(f"/templates/{template_id}", json={"prompt": "Dear {{ who }}, on {{ topic }}:"})
+    slow = _run(own, template_id=template_id, variables=values,
+                model_config={"simulate": {"latency_ms": 300}})
+    costly = _run(own, template_id=template_id, variables={"who": "Bo", "topic": "x " * 400})
+
+    def ids(**params: Any) -> list[str]:
+        return _ids(own.get("/executions", params={**params, "limit": 100}).json())
+
+    assert ids(template_id="hist_letter", template_version="1.0") == [quick["execution_id"]]
+    assert ids(template_id=template_id, template_version="1.1") == [
+        costly["execution_id"], slow["execution_id"]]
+    assert ids(model="simulator", template_id=template_id) == [
+        costly["execution_id"], slow["execution_id"], quick["execution_id"]]
+    assert ids(model="no-such-model") == []
+    assert ids(min_execution_time=0.25) == [slow["execution_id"]]
+    assert slow["execution_id"] not in ids(max_execution_time=0.25)
+    assert ids(min_cost=costly["metadata"]["cost"]) == [costly["execution_id"]]
+    page = own.get("/executions", params={"min_cost": 0}).json()
+    assert page["pagination"]["total"] == 3 and not page["pagination"]["total_is_lower_bound"]
+    row = page["executions"][0]
+    assert row["template_version"] == "1.1" and row["output_preview"]
+    assert row["execution_time"] == costly["metadata"]["execution_time"]
+    assert_error(own.get("/executions", params={"template_version": "1.0"}), 400,
+                 "validation_error", "INVALID_PARAMETER")
+
+
+def test_text_search_finds_words_phrases_and_prefixes_in_prompts_and_outputs(
+    server: ServerHandle, own: httpx.Client
+) -> None:
+    refund = _run(own, prompt="Explain our refund policy for damaged parcels")
+    other = _run(own, prompt="Summarise the weekly report")
+    odd = _run(own, prompt='Quote "this" AND that OR NOT (these) * ü é 😀 NEAR/2 x')
+    _run(own, prompt="refunds refused", model_config={"simulate": {"fail": "server_error"}})
+    failed_id = _failed_id(own)  # a failed run is stored too, and searchable
+    _searchable(server)
+
+    def found(q: str) -> list[str]:
+        return _ids(own.get("/executions", params={"q": q, "limit": 100}).json())
+
+    assert found("refund") == [failed_id, refund["execution_id"]]
+    assert found('"refund policy"') == [refund["execution_id"]]
+    assert found('"policy refund"') == []
+    assert found("week*") == [other["execution_id"]]
+    assert found("weekly damaged") == []  # every word must occur
+    # nothing typed is FTS syntax: operators, quotes and stars are just text
+    assert found('AND OR NOT ( ) * "') == []
+    assert found('"this" NEAR/2') == [odd["execution_id"]]
+    assert found("ü") == [odd["execution_id"]] and found("u") == [odd["execution_id"]]
+    # the output is searched too: the simulator's output quotes the prompt's words
+    words = (own.get(f"/executions/{other['execution_id']}").json()["content"] or "").split()
+    assert other["execution_id"] in found(words[-1].strip(".,;:!?\"'()"))
+    page = own.get("/executions", params={"q": "refund", "status": "completed"}).json()
+    assert _ids(page) == [refund["execution_id"]]
+    assert page["pagination"]["total"] == 1 and not page["pagination"]["total_is_lower_bound"]
+
+
+def _failed_id(own: httpx.Client) -> str:
+    return str(own.get("/executions", params={"status": "failed"}).json()
+               ["executions"][0]["execution_id"])
+
+
+def test_a_streamed_run_is_searchable_once_it_finishes(
+    server: ServerHandle, own: httpx.Client
+) -> None:
+    with own.stream("POST", "/execute", json={"prompt": "streamed about lighthouses",
+                                              "stream": True}) as answer:
+        assert answer.status_code == 200
+        execution_id = answer.headers["x-execution-id"]
+        answer.read()
+    _searchable(server)
+    assert _ids(own.get("/executions", params={"q": "lighthouse"}).json()) == [execution_id]
+
+
+def test_a_total_past_ten_thousand_is_a_lower_bound(
+    server: ServerHandle, own: httpx.Client
+) -> None:
+    account_id = own.get("/auth/verify").json()["account_id"]
+    rows = [(1_700_000_000_000_000 + i, {
+        "execution_id": f"exec_bulk{i:06d}", "status": "completed", "content": "bulk",
+        "rendered_prompt": "bulk", "metadata": {"model": "simulator", "cost": 0.001,
+                                                "execution_time": 0.01}})
+        for i in range(10_050)]
+    server.ctx.execution_store.insert_executions(account_id, rows)
+    exact = own.get("/executions", params={"status": "completed"}).json()["pagination"]
+    assert exact["total"] >= 10_050 and not exact["total_is_lower_bound"]  # hourly counts
+    costly = own.get("/executions", params={"min_cost": 0.0005}).json()["pagination"]
+    assert costly["total"] == 10_000 and costly["total_is_lower_bound"]
+
+
+def test_export_streams_every_matching_run_as_jsonl_or_csv(
+    server: ServerHandle, own: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from promptexecution.server.executions import routes
+
+    monkeypatch.setattr(routes, "EXPORT_CHUNK", 4)  # several chunks from a few runs
+    made = [_run(own, prompt=f"export me {i}, with a comma and \"quotes\"\nand a newline")
+            for i in range(10)]
+    _run(own, prompt="not this one", model_config={"simulate": {"fail": "server_error"}})
+    answer = own.get("/executions/export", params={"status": "completed"})
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith(
+        "application/x-ndjson")
+    lines = [json.loads(line) for line in answer.text.splitlines()]
+    assert [r["execution_id"] for r in lines] == [m["execution_id"] for m in made[::-1]]
+    assert lines[0] == own.get(f"/executions/{made[-1]['execution_id']}").json()
+    table = own.get("/executions/export", params={"format": "csv", "status": "completed"})
+    assert table.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(table.text)))
+    assert len(rows) == 10 and rows[0]["execution_id"] == made[-1]["execution_id"]
+    assert rows[0]["rendered_prompt"] == made[-1]["rendered_prompt"]  # commas, quotes, newline
+    assert_error(own.get("/executions/export", params={"format": "xml"}), 400,
+                 "validation_error", "INVALID_PARAMETER")
+
+
+def test_an_execution_keeps_the_settings_it_ran_with_and_its_request_id(
+    own: httpx.Client,
+) -> None:
+    answer = own.post("/execute", json={"prompt": "settings", "model_config": {
+        "temperature": 0.3, "max_tokens": 50, "stop": ["\n\n"], "simulate": {"latency_ms": 1}}})
+    stored = own.get(f"/executions/{answer.json()['execution_id']}").json()
+    assert stored["metadata"]["model_config"] == {
+        "temperature": 0.3, "max_tokens": 50, "stop": ["\n\n"], "simulate": {"latency_ms": 1}}
+    assert stored["request_id"] == answer.headers["x-request-id"]
