@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
-from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import httpx
 from pydantic import BaseModel
@@ -34,7 +33,7 @@ from . import _requests as rq
 from ._core import ClientCore, Observer, Plan, RateLimitState, RequestSpec, Send, resolve_config
 from ._paging import aiterate_pages
 from .streaming import AsyncExecutionStream
-from .types import ExecutionResult
+from .types import ExecutionResult, HistoryFilters
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -251,27 +250,45 @@ class AsyncTemplates(_AsyncResource):
 
 class AsyncExecutions(_AsyncResource):
     async def get(self, execution_id: str, *, include_content: bool | None = None,
-                  include_metadata: bool | None = None) -> ExecutionResult:
+                    include_metadata: bool | None = None) -> ExecutionResult:
         spec = rq.get_execution(execution_id, include_content=include_content,
                                 include_metadata=include_metadata)
         return await self._client._call(spec, ExecutionResult)
 
     async def list(
         self, *, limit: int | None = None, offset: int | None = None,
-        template_id: str | None = None, status: str | None = None,
-        date_from: str | datetime | None = None, date_to: str | datetime | None = None,
-        batch_id: str | None = None,
+        before: str | None = None, after: str | None = None, order: str | None = None,
+        **filters: Unpack[HistoryFilters],
     ) -> ExecutionList:
-        """One page of history, newest first."""
-        spec = rq.list_executions(limit=limit, offset=offset, template_id=template_id,
-                                  status=status, date_from=date_from, date_to=date_to,
-                                  batch_id=batch_id)
+        """One page of history, newest first. `before` / `after` take a page's
+        `pagination.next_cursor` / `prev_cursor` (keyset pages: as fast deep as on top);
+        `order="oldest"` gives the oldest page."""
+        spec = rq.list_executions(limit=limit, offset=offset, before=before, after=after,
+                                  order=order, **filters)
         return await self._client._call(spec, ExecutionList)
 
-    def iterate(self, *, page_size: int = 100, **filters: Any) -> AsyncIterator[ExecutionSummary]:
-        """Every matching execution, fetching page after page as you go."""
-        return aiterate_pages(lambda offset: self.list(limit=page_size, offset=offset, **filters),
-                              lambda page: page.executions)
+    async def iterate(self, *, page_size: int = 100,
+                    **filters: Unpack[HistoryFilters]) -> AsyncIterator[ExecutionSummary]:
+        """Every matching execution, newest first, a keyset page at a time."""
+        cursor: str | None = None
+        while True:
+            page = await self.list(limit=page_size, before=cursor, **filters)
+            for item in page.executions:
+                yield item
+            cursor = page.pagination.next_cursor
+            if not page.executions or not page.pagination.has_more or cursor is None:
+                return
+
+    async def export(self, *, format: str = "jsonl",
+                   **filters: Unpack[HistoryFilters]) -> AsyncIterator[bytes]:
+        """Every matching execution as the server streams it: JSON lines (each a whole
+        execution) or CSV, newest first, in chunks of bytes; constant memory both ends."""
+        response = await self._client._open_stream(rq.export_executions(format=format, **filters))
+        try:
+            async for chunk in response.aiter_bytes():
+                yield chunk
+        finally:
+            await response.aclose()
 
 
 class AsyncRateLimits(_AsyncResource):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -163,16 +162,30 @@ def get_execution(
 
 
 def list_executions(
-    *, limit: int | None = None, offset: int | None = None, template_id: str | None = None,
-    status: str | None = None, date_from: str | datetime | None = None,
-    date_to: str | datetime | None = None, batch_id: str | None = None,
+    *, limit: int | None = None, offset: int | None = None, before: str | None = None,
+    after: str | None = None, order: str | None = None, **filters: Any,
 ) -> RequestSpec:
-    return RequestSpec(
-        "GET",
-        "/executions",
-        params={"limit": limit, "offset": offset, "template_id": template_id, "status": status,
-                "date_from": date_from, "date_to": date_to, "batch_id": batch_id},
-    )
+    """A page of history: `filters` are HistoryFilters' fields (see types.py)."""
+    return RequestSpec("GET", "/executions", params={
+        "limit": limit, "offset": offset, "before": before, "after": after, "order": order,
+        **_history_filters(filters)})
+
+
+def export_executions(*, format: str = "jsonl", **filters: Any) -> RequestSpec:
+    return RequestSpec("GET", "/executions/export",
+                       params={"format": format, **_history_filters(filters)})
+
+
+HISTORY_FILTERS = ("template_id", "template_version", "status", "model", "batch_id",
+                   "date_from", "date_to", "q", "min_cost", "max_cost", "min_execution_time",
+                   "max_execution_time")
+
+
+def _history_filters(filters: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(filters) - set(HISTORY_FILTERS)
+    if unknown:
+        raise TypeError(f"unknown history filter(s): {', '.join(sorted(unknown))}")
+    return dict(filters)
 
 
 def rate_limits() -> RequestSpec:

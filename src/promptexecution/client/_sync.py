@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Mapping
-from datetime import datetime
 from time import sleep
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import httpx
 from pydantic import BaseModel
@@ -36,7 +35,7 @@ from ._async import AsyncPromptExecutionClient
 from ._core import ClientCore, Observer, Plan, RateLimitState, RequestSpec, Send, resolve_config
 from ._paging import iterate_pages
 from .streaming import ExecutionStream
-from .types import ExecutionResult
+from .types import ExecutionResult, HistoryFilters
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -270,26 +269,43 @@ class Templates(_Resource):
 
 class Executions(_Resource):
     def get(self, execution_id: str, *, include_content: bool | None = None,
-            include_metadata: bool | None = None) -> ExecutionResult:
+              include_metadata: bool | None = None) -> ExecutionResult:
         spec = rq.get_execution(execution_id, include_content=include_content,
                                 include_metadata=include_metadata)
         return self._client._call(spec, ExecutionResult)
 
     def list(
         self, *, limit: int | None = None, offset: int | None = None,
-        template_id: str | None = None, status: str | None = None,
-        date_from: str | datetime | None = None, date_to: str | datetime | None = None,
-        batch_id: str | None = None,
+        before: str | None = None, after: str | None = None, order: str | None = None,
+        **filters: Unpack[HistoryFilters],
     ) -> ExecutionList:
-        spec = rq.list_executions(limit=limit, offset=offset, template_id=template_id,
-                                  status=status, date_from=date_from, date_to=date_to,
-                                  batch_id=batch_id)
+        """One page of history, newest first. `before` / `after` take a page's
+        `pagination.next_cursor` / `prev_cursor` (keyset pages: as fast deep as on top);
+        `order="oldest"` gives the oldest page."""
+        spec = rq.list_executions(limit=limit, offset=offset, before=before, after=after,
+                                  order=order, **filters)
         return self._client._call(spec, ExecutionList)
 
-    def iterate(self, *, page_size: int = 100, **filters: Any) -> Iterator[ExecutionSummary]:
-        """Every matching execution, fetching page after page as you go."""
-        return iterate_pages(lambda offset: self.list(limit=page_size, offset=offset, **filters),
-                             lambda page: page.executions)
+    def iterate(self, *, page_size: int = 100,
+              **filters: Unpack[HistoryFilters]) -> Iterator[ExecutionSummary]:
+        """Every matching execution, newest first, a keyset page at a time."""
+        cursor: str | None = None
+        while True:
+            page = self.list(limit=page_size, before=cursor, **filters)
+            yield from page.executions
+            cursor = page.pagination.next_cursor
+            if not page.executions or not page.pagination.has_more or cursor is None:
+                return
+
+    def export(self, *, format: str = "jsonl",
+             **filters: Unpack[HistoryFilters]) -> Iterator[bytes]:
+        """Every matching execution as the server streams it: JSON lines (each a whole
+        execution) or CSV, newest first, in chunks of bytes; constant memory both ends."""
+        response = self._client._open_stream(rq.export_executions(format=format, **filters))
+        try:
+            yield from response.iter_bytes()
+        finally:
+            response.close()
 
 
 class RateLimitsResource(_Resource):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict
 
 from ..exceptions import APIError
 from ..models import Execution
@@ -66,3 +67,20 @@ class ExecutionFailed:
 
 
 StreamEvent = TextDelta | ExecutionCompleted | ExecutionFailed
+
+
+class HistoryFilters(TypedDict, total=False):
+    """What `executions.list`, `iterate` and `export` filter on (all optional)."""
+
+    template_id: str  # an id or a name
+    template_version: str  # needs template_id
+    status: str  # processing, completed, failed, cancelled
+    model: str
+    batch_id: str
+    date_from: str | datetime  # inclusive
+    date_to: str | datetime  # inclusive
+    q: str  # words in the rendered prompt or the output; "a phrase"; prefix*
+    min_cost: float
+    max_cost: float
+    min_execution_time: float  # seconds
+    max_execution_time: float
