@@ -189,6 +189,8 @@ class ExecutionMetadata(_Response):
     finish_reason: str | None = None
     response_format: ResponseFormat = "text"
     variables_used: dict[str, Any] | None = None
+    # Beyond the spec: the settings the run used (request and template defaults merged).
+    model_settings: dict[str, Any] | None = Field(None, alias="model_config")
 
 
 class Execution(_Response):
@@ -204,6 +206,7 @@ class Execution(_Response):
     completed_at: str | None = None
     batch_id: str | None = None  # a batch item's execution: its batch and item
     batch_item_id: str | None = None
+    request_id: str | None = None  # beyond the spec: the request that ran it
 
 
 class ExecutionSummary(_Response):
