@@ -8,6 +8,7 @@ pictures in screenshots/ are the screens the tests check.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -306,6 +307,97 @@ async def templates_labels(pilot: Pilot[Any]) -> None:
     await _settle(pilot)
 
 
+async def _history_runs(pilot: Pilot[Any]) -> PeApp:
+    """Six runs the History scenes share: templates, a raw prompt, a refusal."""
+    from promptexecution.exceptions import APIError
+
+    app = await ready(pilot)
+    client = app.client_or_none()
+    assert client is not None
+    await client.execute("greeting_template", variables={"name": "Ada"})
+    await client.execute("customer_email_response", variables={
+        "customer_name": "Bo", "message": "Where is my refund?", "tone": "warm"},
+        model_config={"temperature": 0.4})
+    await client.execute(prompt="Name three teas and what they taste of.")
+    await client.execute("greeting_template", variables={"name": "Cy"},
+                         model_config={"temperature": 1.1, "max_tokens": 80})
+    with contextlib.suppress(APIError):
+        await client.execute("customer_email_response", variables={
+            "customer_name": "Dee", "message": "something the policy refuses", "tone": "curt"},
+            model_config={"simulate": {"fail": "content_policy"}})
+    await client.execute("analysis_template", variables={"data": "Q3 revenue rose 12%"},
+                         response_format="json")
+    return app
+
+
+async def _history_screen(pilot: Pilot[Any], query: str = "") -> Any:
+    from promptexecution.console.screens.history.screen import HistoryScreen
+
+    app = await _history_runs(pilot)
+    await pilot.press("f4")
+    await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen) and app.screen.rows.loaded)
+    screen = app.screen
+    if query:
+        bar = screen.query_one("#history-filter", Input)
+        bar.focus()
+        bar.value = query
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.query_text == query and screen.rows.loaded)
+    table = screen.query_one("#history-table")
+    await wait_for(pilot, lambda: all(screen.rows.row(i) is not None
+                                      for i in range(min(screen.rows.total, 6))))
+    await wait_for(pilot, lambda: len(screen.names) >= 2 or query)  # template names learnt
+    await pilot.pause(0.2)
+    table.refresh()
+    await _settle(pilot)
+    return screen
+
+
+async def history_list(pilot: Pilot[Any]) -> None:
+    await _history_screen(pilot)
+
+
+async def history_filtered(pilot: Pilot[Any]) -> None:
+    await _history_screen(pilot, "status:completed template:greeting_template")
+
+
+async def history_empty(pilot: Pilot[Any]) -> None:
+    await _history_screen(pilot, 'status:cancelled "lighthouse"')
+
+
+async def _history_detail(pilot: Pilot[Any], row: int) -> None:
+    screen = await _history_screen(pilot)
+    table = screen.query_one("#history-table")
+    table.move_to(row)
+    await pilot.press("enter")
+    wanted = screen.rows.execution(row).execution_id
+    await wait_for(pilot, lambda: wanted in screen._details)
+    await pilot.pause(0.2)
+    await _settle(pilot)
+
+
+async def history_detail(pilot: Pilot[Any]) -> None:
+    await _history_detail(pilot, 2)  # the second greeting, with its settings
+
+
+async def history_detail_failed(pilot: Pilot[Any]) -> None:
+    await _history_detail(pilot, 1)  # the refusal
+
+
+async def history_compare(pilot: Pilot[Any]) -> None:
+    from promptexecution.console.screens.history.compare import CompareScreen
+
+    screen = await _history_screen(pilot)
+    table = screen.query_one("#history-table")
+    table.move_to(2)
+    await pilot.press("m")
+    table.move_to(5)
+    await pilot.press("C")
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
+    await _settle(pilot)
+
+
 @dataclass(frozen=True)
 class Scene:
     name: str
@@ -356,4 +448,11 @@ SCENES = [
     Scene("templates-labels", templates_labels),
     Scene("small-templates", templates_list, size=(80, 24)),
     Scene("small-templates-diff", templates_diff, size=(80, 24)),
+    Scene("history-list", history_list),
+    Scene("history-filtered", history_filtered),
+    Scene("history-detail", history_detail),
+    Scene("history-detail-failed", history_detail_failed),
+    Scene("history-compare", history_compare, size=(200, 55)),
+    Scene("history-empty", history_empty),
+    Scene("small-history", history_detail, size=(80, 24)),
 ]

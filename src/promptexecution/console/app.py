@@ -29,15 +29,23 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from ..exceptions import APIError
 from . import config as config_module
 from .clipboard import copy_with_tool
-from .commands import ActionCommands, ProfileCommands, TemplateCommands, ThemeCommands
+from .commands import (
+    ActionCommands,
+    HistoryFilterCommands,
+    ProfileCommands,
+    TemplateCommands,
+    ThemeCommands,
+)
 from .config import ConfigError, ConsoleConfig, Profile
 from .drafts import default_draft_path
 from .embedded import EmbeddedServer
 from .errors import describe_error
 from .files import write_private
 from .screens.help import HelpScreen
+from .screens.history.screen import HistoryScreen
 from .screens.playground import PlaygroundScreen
 from .screens.save_template import SaveTemplateScreen
 from .screens.settings import SettingsScreen
@@ -50,6 +58,7 @@ from .theming import FALLBACK_VARIABLES, LoadedThemes, load_themes, pick
 
 if TYPE_CHECKING:
     from ..client import AsyncPromptExecutionClient
+    from ..client.types import ExecutionResult
     from ..models import Template
 
 
@@ -62,10 +71,11 @@ class PeApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "pe"
     MODE_LABELS: ClassVar[dict[str, str]] = {"playground": "Playground",
-                                              "templates": "Templates", "settings": "Settings"}
+                                              "templates": "Templates", "history": "History",
+                                              "settings": "Settings"}
     DEFAULT_MODE = "playground"
     COMMANDS = App.COMMANDS | {TemplateCommands, ProfileCommands, ThemeCommands,
-                               ActionCommands}
+                               ActionCommands, HistoryFilterCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
         Binding("f1", "help", "Help", id="help", priority=True),
@@ -74,6 +84,8 @@ class PeApp(App[None]):
         Binding("f2", "switch_mode('playground')", "Playground", id="mode.playground",
                 priority=True, show=False),
         Binding("f3", "switch_mode('templates')", "Templates", id="mode.templates",
+                priority=True, show=False),
+        Binding("f4", "switch_mode('history')", "History", id="mode.history",
                 priority=True, show=False),
         Binding("f9", "switch_mode('settings')", "Settings", id="mode.settings",
                 priority=True, show=False),
@@ -123,6 +135,7 @@ class PeApp(App[None]):
         self.playground: PlaygroundScreen | None = None
         self.add_mode("playground", self._new_playground)
         self.add_mode("templates", TemplatesScreen)
+        self.add_mode("history", HistoryScreen)
         self.add_mode("settings", SettingsScreen)
         self.open_editors: list[EditTemplateScreen] = []  # saved as drafts on quit
         self.profile_name = self.config.profile(profile).name
@@ -171,6 +184,7 @@ class PeApp(App[None]):
         return [("everywhere", cls), ("Playground", PlaygroundScreen),
                 ("Templates", TemplatesScreen), ("Templates: versions", VersionsTable),
                 ("Templates: labels", LabelsTable), ("Template editor", EditTemplateScreen),
+                ("History", HistoryScreen),
                 ("Settings", SettingsScreen), ("help", HelpScreen),
                 ("dialogs", SaveTemplateScreen)]
 
@@ -364,6 +378,28 @@ class PeApp(App[None]):
         if self.playground is not None:
             await self.playground.open_pinned(template)
 
+    async def open_execution(self, execution: ExecutionResult) -> None:
+        """History's "run again": the Playground with that execution's template version,
+        variables and settings (or its rendered prompt), ready to run."""
+        client = self.client_or_none()
+        if client is None:
+            self.notify(f"Not opened: {self.not_connected()}", severity="warning")
+            return
+        template = None
+        if execution.template_id and execution.template_version:
+            try:
+                template = await client.templates.get_version(execution.template_id,
+                                                              execution.template_version)
+            except APIError as exc:
+                self.notify(f"Not opened: {describe_error(exc)}", severity="error")
+                return
+        await self.switch_mode("playground")
+        if self.playground is not None:
+            await self.playground.open_execution(execution, template)
+            what = f"{template.name} {template.version}" if template else "its prompt"
+            self.notify(f"{execution.execution_id} in the Playground: {what}, its variables "
+                        f"and settings; {self.hint_key('playground.run')} runs it again.")
+
     # ------------------------------------------------------------------ themes
 
     def theme_names(self) -> list[str]:
@@ -373,6 +409,17 @@ class PeApp(App[None]):
         self.theme = name
         self.config.theme = name
         self.save_config(f"Theme {name} saved.")
+
+    def save_history_filter(self, name: str, text: str) -> None:
+        self.config.history_filters[name] = text
+        self.save_config(f"Filter {name} kept: {text}")
+
+    async def use_history_filter(self, text: str) -> None:
+        """A saved filter, applied on the History screen."""
+        await self.switch_mode("history")
+        screen = self.screen
+        if isinstance(screen, HistoryScreen):
+            screen.use_filter(text)
 
     def save_config(self, done: str | None = None) -> bool:
         try:

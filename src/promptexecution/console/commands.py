@@ -64,6 +64,12 @@ class ThemeCommands(_PeProvider):
                 for name in self.pe.theme_names() if name != self.pe.theme]
 
 
+class HistoryFilterCommands(_PeProvider):
+    def entries(self) -> list[tuple[str, str, Callable[[], object]]]:
+        return [(f"History filter: {name}", text, partial(self.pe.use_history_filter, text))
+                for name, text in sorted(self.pe.config.history_filters.items())]
+
+
 class ActionCommands(_PeProvider):
     """Every mode and every action of the screen in view, with its key: nothing is out of
     reach when a key is taken by another binding, or the terminal never sends it."""

@@ -64,6 +64,9 @@ class ConsoleConfig:
     default_profile: str = "local"
     theme: str = "pe-dark"
     bindings: dict[str, str] = field(default_factory=dict)
+    # History filters kept under a name ([history.filters] in the file), for the console's
+    # palette and `pe history @NAME`.
+    history_filters: dict[str, str] = field(default_factory=dict)
 
     def profile(self, name: str | None = None) -> Profile:
         wanted = name or self.default_profile
@@ -116,6 +119,13 @@ def load(path: Path | None = None) -> ConsoleConfig:
     if not isinstance(bindings, dict) or not all(isinstance(v, str) for v in bindings.values()):
         raise ConfigError(f"{path}: [bindings] maps binding ids to key names")
     config.bindings = dict(bindings)
+    history = raw.get("history") or {}
+    filters = history.get("filters") if isinstance(history, dict) else None
+    if history and (not isinstance(history, dict) or not isinstance(filters or {}, dict)
+                    or not all(isinstance(v, str) for v in (filters or {}).values())):
+        raise ConfigError(f'{path}: [history.filters] maps names to filters, like '
+                          f'failures = "status:failed since:7d"')
+    config.history_filters = dict(filters or {})
     if config.default_profile not in config.profiles:
         raise ConfigError(f"{path}: default_profile {config.default_profile!r} is not defined")
     return config
@@ -133,6 +143,8 @@ def save(config: ConsoleConfig, path: Path | None = None) -> Path:
     }
     if config.bindings:
         data["bindings"] = dict(config.bindings)
+    if config.history_filters:
+        data["history"] = {"filters": dict(config.history_filters)}
     write_private(path, tomli_w.dumps(data))
     return path
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ from .base import ModeScreen
 from .save_template import SaveTemplateScreen, placeholders
 
 if TYPE_CHECKING:
+    from ...client.types import ExecutionResult
     from ...models import Template
 
 MAX_COLUMNS = 3
@@ -350,6 +352,28 @@ class PlaygroundScreen(ModeScreen):
             await self._form_mounting
         editors = self.query_one("#variables", VariablesForm).query(".field-editor")
         (editors.first() if editors else self.query_one("#template-list", OptionList)).focus()
+
+    async def open_execution(self, execution: ExecutionResult,
+                             template: Template | None) -> None:
+        """A stored execution, ready to run again exactly: its template version pinned with
+        its variables typed in (or its rendered prompt as a raw prompt), and its settings in
+        the first column."""
+        meta = execution.metadata
+        if template is not None:
+            used = (meta.variables_used if meta else None) or {}
+            typed: dict[str, str | bool] = {
+                name: value if isinstance(value, str | bool) else json.dumps(value)
+                for name, value in used.items()}
+            self.query_one("#variables", VariablesForm).restore({template.template_id: typed})
+            await self.open_pinned(template)
+        else:
+            self.query_one("#source-tabs", TabbedContent).active = "source-raw"
+            area = self.query_one("#raw-prompt", TextArea)
+            area.text = execution.rendered_prompt or ""
+            area.focus()
+        self.columns[0].apply_settings(meta.model if meta else None,
+                                       (meta.model_settings if meta else None) or {},
+                                       meta.response_format if meta else None)
 
     @on(OptionList.OptionHighlighted, "#template-list")
     @on(OptionList.OptionSelected, "#template-list")

@@ -288,6 +288,26 @@ class OutputColumn(Vertical):
         fmt = defaults.get("response_format")
         self.query_one("#response_format", Select).prompt = f"{fmt or 'text'} (default)"
 
+    def apply_settings(self, model: str | None, settings: dict[str, Any],
+                       response_format: str | None) -> None:
+        """The settings a stored execution ran with (History's "run again"): the model,
+        the numbers, the format and the simulator's knobs; what it did not set is cleared."""
+        select = self.query_one("#model", Select)
+        if model is not None and model in self._models:
+            select.value = model
+        for name in NUMERIC_SETTINGS:
+            value = settings.get(name)
+            self.query_one(f"#{name}", Input).value = "" if value is None else str(value)
+        fmt = self.query_one("#response_format", Select)
+        fmt.value = response_format if response_format in RESPONSE_FORMATS else Select.NULL
+        simulate = settings.get("simulate") or {}
+        for name in SIMULATOR_SETTINGS:
+            value = simulate.get(name)
+            self.query_one(f"#{name}", Input).value = "" if value is None else str(value)
+        fail = simulate.get("fail")
+        self.query_one("#fail", Select).value = fail if fail in FAILURES else Select.NULL
+        self._show_simulator_row()
+
     @property
     def streaming(self) -> bool:
         return self.query_one("#stream", Switch).value

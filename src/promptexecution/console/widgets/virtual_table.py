@@ -73,10 +73,18 @@ class VirtualTable(Widget, can_focus=True):
             super().__init__()
             self.table, self.index = table, index
 
+        @property
+        def control(self) -> VirtualTable:  # what @on(..., "#id") matches
+            return self.table
+
     class Chosen(Message):
         def __init__(self, table: VirtualTable, index: int) -> None:
             super().__init__()
             self.table, self.index = table, index
+
+        @property
+        def control(self) -> VirtualTable:
+            return self.table
 
     cursor: reactive[int] = reactive(0, repaint=True)
 

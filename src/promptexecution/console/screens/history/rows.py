@@ -63,6 +63,10 @@ class HistoryRows:
     def execution(self, index: int) -> ExecutionSummary | None:
         return self._rows.get(index)
 
+    def forget_cells(self) -> None:
+        """Rows are drawn anew (a template's name was learnt, the theme changed)."""
+        self._shown.clear()
+
     def wanted(self, first: int, last: int) -> None:
         self._view = (first, last)
         if not self.loaded:
