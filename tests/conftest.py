@@ -59,6 +59,12 @@ class ServerHandle:
         finally:
             database.close()
 
+    def searchable(self) -> None:
+        """Waits until the full-text index holds every execution stored so far (it trails
+        the writes by a moment, on its own thread)."""
+        newest = self.ctx.database.conn.execute("SELECT MAX(seq) FROM executions").fetchone()[0]
+        assert self.ctx.text_index.wait_until_current(newest or 0)
+
     def client(self, key: str | None = None, **kwargs: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key or self.local_key}"}
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=30, **kwargs)

@@ -11,17 +11,12 @@ from promptexecution.client import AsyncPromptExecutionClient
 from tests.conftest import ServerHandle
 
 
-def _searchable(server: ServerHandle) -> None:
-    newest = server.ctx.database.conn.execute("SELECT MAX(seq) FROM executions").fetchone()[0]
-    assert server.ctx.text_index.wait_until_current(newest)
-
-
 async def test_async_list_iterate_and_export(server: ServerHandle) -> None:
     key = server.make_key("professional")
     async with AsyncPromptExecutionClient(api_key=key, base_url=server.base_url) as client:
         made = [(await client.execute(prompt=f"harbour log {i}")).execution_id for i in range(7)]
         await client.execute(prompt="unrelated")
-        _searchable(server)
+        server.searchable()
         page = await client.executions.list(q="harbour", limit=3)
         assert [e.execution_id for e in page.executions] == made[::-1][:3]
         assert page.pagination.next_cursor and not page.pagination.total_is_lower_bound
@@ -45,7 +40,7 @@ def test_sync_list_iterate_and_export(server: ServerHandle) -> None:
     key = server.make_key("professional")
     with PromptExecutionClient(api_key=key, base_url=server.base_url) as client:
         made = [client.execute(prompt=f"lantern note {i}").execution_id for i in range(5)]
-        _searchable(server)
+        server.searchable()
         assert [e.execution_id for e in client.executions.iterate(page_size=2, q="lantern")
                 ] == made[::-1]
         oldest = client.executions.list(order="oldest", limit=2)

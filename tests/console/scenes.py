@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +28,10 @@ from promptexecution.console.widgets.variables_form import VariableField
 from promptexecution.server.core.clock import FixedClock, IdSource
 from promptexecution.server.core.config import ServerConfig
 from tests.conftest import ServerHandle, running_server
+
+# Times show in local time; the scenes' local time is UTC wherever they run.
+os.environ["TZ"] = "UTC"
+time.tzset()
 
 SIZE = (140, 42)
 PORT = 48765  # fixed, so the header's URL is the same in every snapshot

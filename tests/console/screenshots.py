@@ -1,6 +1,7 @@
 """Writes screenshots/*.svg from the same scenes the snapshot tests check.
 
     .venv/bin/python -m tests.console.screenshots      (or: make screenshots)
+    .venv/bin/python -m tests.console.screenshots history-list small-history
 """
 
 from __future__ import annotations
@@ -24,9 +25,15 @@ async def shoot(scene: Scene, work: Path) -> Path:
     return OUT / f"{scene.name}.svg"
 
 
-def main() -> int:
+def main(names: list[str]) -> int:
+    unknown = set(names) - {scene.name for scene in SCENES}
+    if unknown:
+        print(f"no such scene: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
     OUT.mkdir(exist_ok=True)
     for scene in SCENES:
+        if names and scene.name not in names:
+            continue
         with tempfile.TemporaryDirectory() as work:
             path = asyncio.run(shoot(scene, Path(work)))
         print(path.relative_to(OUT.parent))
@@ -34,4 +41,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -300,7 +300,7 @@ async def test_export_writes_every_match_and_escape_stops_it(
                        and "exporting" in screen.exporting)
         await pilot.press("escape")
         await wait_for(pilot, lambda: screen.exporting is None)
-        assert not stopped.exists() and not Path(f"{stopped}.part").exists()
+        assert not stopped.exists() and not stopped.with_name("stopped.csv.part").exists()
         assert any("Export stopped" in n.message for n in app._notifications)
 
 

@@ -118,3 +118,46 @@ async def test_jinja_highlights_land_on_their_rows_after_leading_blank_lines() -
         await pilot.pause(0.3)
         rows = {row for row, spans in area._highlights.items() if spans}
         assert rows == {2}
+
+
+def test_a_styled_text_cell_keeps_its_colour_in_the_virtual_table() -> None:
+    # Text.render leaves a Text's own style out; the status colour was lost that way.
+    from rich.console import Console
+    from rich.style import Style
+    from rich.text import Text
+
+    from promptexecution.console.widgets.virtual_table import _cell
+
+    segments = _cell(Text("failed", style="#ff0000"), 8, "left", Style(bold=True), Console())
+    first = segments[0]
+    assert first.text == "failed" and first.style is not None
+    assert first.style.color is not None and first.style.color.name == "#ff0000"
+    assert first.style.bold
+    assert [s.text for s in segments] == ["failed", "  "]
+
+
+@pytest.mark.parametrize(("preview", "shown"), [
+    ("## Write a warm greeting", "Write a warm greeting"),
+    ("> - **Bold** start", "Bold start"),
+    ("1. first item", "first item"),
+    ('```json {"a": 1} ```', '{"a": 1} ```'),
+    ("plain words", "plain words"),
+    ("##", "##"),  # nothing left after the markers: the preview as it was
+])
+def test_output_previews_lose_their_leading_markdown(preview: str, shown: str) -> None:
+    from promptexecution.history_cells import output_line
+
+    assert output_line(preview) == shown
+
+
+@pytest.mark.parametrize(("head", "preview"), [
+    ("## Title\n\nBody", "## Title"),
+    ('{\n  "summary": "ok",\n  "n": 1\n}', '{ "summary": "ok", "n": 1 }'),
+    ('```json\n{"a": 1}\n```', '```json {"a": 1} ```'),
+    ("\n\n  first real line\nsecond", "first real line"),
+    ("", ""),
+])
+def test_list_previews_show_a_line_that_says_something(head: str, preview: str) -> None:
+    from promptexecution.server.executions.history import preview as server_preview
+
+    assert server_preview(head) == preview

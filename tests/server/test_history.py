@@ -28,11 +28,6 @@ def _run(own: httpx.Client, **body: Any) -> dict[str, Any]:
     return dict(answer.json())
 
 
-def _searchable(server: ServerHandle) -> None:
-    """Until the full-text index has every run stored so far (it trails by a moment)."""
-    newest = server.ctx.database.conn.execute("SELECT MAX(seq) FROM executions").fetchone()[0]
-    assert server.ctx.text_index.wait_until_current(newest)
-
 
 def _ids(page: dict[str, Any]) -> list[str]:
     return [e["execution_id"] for e in page["executions"]]
@@ -109,7 +104,7 @@ def test_text_search_finds_words_phrases_and_prefixes_in_prompts_and_outputs(
     odd = _run(own, prompt='Quote "this" AND that OR NOT (these) * ü é 😀 NEAR/2 x')
     _run(own, prompt="refunds refused", model_config={"simulate": {"fail": "server_error"}})
     failed_id = _failed_id(own)  # a failed run is stored too, and searchable
-    _searchable(server)
+    server.searchable()
 
     def found(q: str) -> list[str]:
         return _ids(own.get("/executions", params={"q": q, "limit": 100}).json())
@@ -144,7 +139,7 @@ def test_a_streamed_run_is_searchable_once_it_finishes(
         assert answer.status_code == 200
         execution_id = answer.headers["x-execution-id"]
         answer.read()
-    _searchable(server)
+    server.searchable()
     assert _ids(own.get("/executions", params={"q": "lighthouse"}).json()) == [execution_id]
 
 
@@ -184,7 +179,15 @@ def test_export_streams_every_matching_run_as_jsonl_or_csv(
     rows = list(csv.DictReader(io.StringIO(table.text)))
     assert len(rows) == 10 and rows[0]["execution_id"] == made[-1]["execution_id"]
     assert rows[0]["rendered_prompt"] == made[-1]["rendered_prompt"]  # commas, quotes, newline
+    for limit in (3, 4, 5):  # within a chunk, a chunk exactly, across chunks
+        newest = own.get("/executions/export", params={"status": "completed", "limit": limit})
+        assert [json.loads(line)["execution_id"] for line in newest.text.splitlines()] == [
+            m["execution_id"] for m in made[::-1][:limit]]
+    short = own.get("/executions/export", params={"format": "csv", "limit": 2})
+    assert len(list(csv.DictReader(io.StringIO(short.text)))) == 2
     assert_error(own.get("/executions/export", params={"format": "xml"}), 400,
+                 "validation_error", "INVALID_PARAMETER")
+    assert_error(own.get("/executions/export", params={"limit": 0}), 400,
                  "validation_error", "INVALID_PARAMETER")
 
 

@@ -67,15 +67,20 @@ def _parser() -> argparse.ArgumentParser:
     revoke = keys_sub.add_parser("revoke", help="revoke a key by id or shown prefix")
     revoke.add_argument("key", help="key id (key_...) or its shown prefix")
     revoke.add_argument("--data-dir")
-    from . import templates
+    from . import history, templates
 
     templates.add_parser(sub)
+    history.add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "history" and not any(x.startswith("-") for x in extra):
+        args.filter += extra  # filter terms after an option: `pe history -n 5 status:failed`
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "serve":
         from . import serve
 
@@ -88,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         from . import templates
 
         return templates.run(args)
+    if args.command == "history":
+        from . import history
+
+        return history.run(args)
     if args.command == "config":
         from ..console.config import config_path
 

@@ -279,11 +279,13 @@ class AsyncExecutions(_AsyncResource):
             if not page.executions or not page.pagination.has_more or cursor is None:
                 return
 
-    async def export(self, *, format: str = "jsonl",
+    async def export(self, *, format: str = "jsonl", limit: int | None = None,
                    **filters: Unpack[HistoryFilters]) -> AsyncIterator[bytes]:
-        """Every matching execution as the server streams it: JSON lines (each a whole
-        execution) or CSV, newest first, in chunks of bytes; constant memory both ends."""
-        response = await self._client._open_stream(rq.export_executions(format=format, **filters))
+        """Every matching execution (or the newest `limit`) as the server streams it: JSON
+        lines (each a whole execution) or CSV, newest first, in chunks of bytes; constant
+        memory both ends."""
+        response = await self._client._open_stream(rq.export_executions(
+            format=format, limit=limit, **filters))
         try:
             async for chunk in response.aiter_bytes():
                 yield chunk

@@ -171,9 +171,10 @@ def list_executions(
         **_history_filters(filters)})
 
 
-def export_executions(*, format: str = "jsonl", **filters: Any) -> RequestSpec:
+def export_executions(*, format: str = "jsonl", limit: int | None = None,
+                      **filters: Any) -> RequestSpec:
     return RequestSpec("GET", "/executions/export",
-                       params={"format": format, **_history_filters(filters)})
+                       params={"format": format, "limit": limit, **_history_filters(filters)})
 
 
 HISTORY_FILTERS = ("template_id", "template_version", "status", "model", "batch_id",

@@ -297,11 +297,13 @@ class Executions(_Resource):
             if not page.executions or not page.pagination.has_more or cursor is None:
                 return
 
-    def export(self, *, format: str = "jsonl",
+    def export(self, *, format: str = "jsonl", limit: int | None = None,
              **filters: Unpack[HistoryFilters]) -> Iterator[bytes]:
-        """Every matching execution as the server streams it: JSON lines (each a whole
-        execution) or CSV, newest first, in chunks of bytes; constant memory both ends."""
-        response = self._client._open_stream(rq.export_executions(format=format, **filters))
+        """Every matching execution (or the newest `limit`) as the server streams it: JSON
+        lines (each a whole execution) or CSV, newest first, in chunks of bytes; constant
+        memory both ends."""
+        response = self._client._open_stream(rq.export_executions(
+            format=format, limit=limit, **filters))
         try:
             yield from response.iter_bytes()
         finally:

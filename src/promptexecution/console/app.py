@@ -45,6 +45,7 @@ from .embedded import EmbeddedServer
 from .errors import describe_error
 from .files import write_private
 from .screens.help import HelpScreen
+from .screens.history.compare import CompareScreen
 from .screens.history.screen import HistoryScreen
 from .screens.playground import PlaygroundScreen
 from .screens.save_template import SaveTemplateScreen
@@ -184,7 +185,7 @@ class PeApp(App[None]):
         return [("everywhere", cls), ("Playground", PlaygroundScreen),
                 ("Templates", TemplatesScreen), ("Templates: versions", VersionsTable),
                 ("Templates: labels", LabelsTable), ("Template editor", EditTemplateScreen),
-                ("History", HistoryScreen),
+                ("History", HistoryScreen), ("History: compare", CompareScreen),
                 ("Settings", SettingsScreen), ("help", HelpScreen),
                 ("dialogs", SaveTemplateScreen)]
 

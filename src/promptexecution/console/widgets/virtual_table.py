@@ -280,7 +280,10 @@ def _cell(cell: Cell, size: int, align: str, base: Style | None,
     if isinstance(cell, Text):
         text = cell.copy()
         text.truncate(size, overflow="ellipsis")
-        parts = [Segment(s.text, base + s.style if base and s.style else s.style or base)
+        # Text.render leaves out the Text's own style (its __rich_console__ adds it).
+        own = console.get_style(text.style) if text.style else None
+        layers = [style for style in (base, own) if style]
+        parts = [Segment(s.text, _layered(layers, s.style))
                  for s in text.render(console) if s.text != "\n"]
         pad = size - text.cell_len
     else:
@@ -290,3 +293,8 @@ def _cell(cell: Cell, size: int, align: str, base: Style | None,
         parts, pad = [Segment(plain, base)], size - cell_len(plain)
     filler = [Segment(" " * pad, base)] if pad > 0 else []
     return filler + parts if align == "right" else parts + filler
+
+
+def _layered(layers: list[Style], top: Style | None) -> Style | None:
+    styles = [*layers, top] if top else layers
+    return Style.combine(styles) if styles else None

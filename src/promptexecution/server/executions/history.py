@@ -25,6 +25,7 @@ from typing import Any
 from ..core.errors import validation
 
 COUNT_CAP = 10_000
+PREVIEW_CELLS = 200  # of the output's head (300 characters are read) in a list row
 LIST_COLUMNS = (
     "e.seq, e.id, e.template_id, e.template_version, e.status, e.model, e.tokens_used, "
     "e.cost, e.created_us, e.batch_id, e.execution_time, "
@@ -164,11 +165,21 @@ def capped_count(conn: sqlite3.Connection, f: HistoryFilter) -> tuple[int, bool]
     return (COUNT_CAP, True) if found > COUNT_CAP else (found, False)
 
 
+def preview(head: str) -> str:
+    """The output's first line; when that says nothing (`{`, a code fence), the head of the
+    output on one line, so a JSON result shows its first keys rather than a brace."""
+    text = head.strip()
+    first = text.split("\n", 1)[0].strip()
+    if first.strip("{[`") and not first.startswith("```"):
+        return first[:PREVIEW_CELLS]
+    return " ".join(text.split())[:PREVIEW_CELLS]
+
+
 def summary(row: sqlite3.Row | tuple[Any, ...], iso_of: Any) -> dict[str, Any]:
     """A list row as the API shows it, with what History's table needs beyond the spec."""
     (seq, execution_id, template_id, version, status, model, tokens, cost, created_us,
      batch_id, seconds, head, error_code) = row
-    first_line = (head or "").strip().split("\n", 1)[0][:200]
+    first_line = preview(head or "")
     return {
         "execution_id": execution_id, "template_id": template_id,
         "template_version": version, "status": status, "model": model,

@@ -255,31 +255,36 @@ async def export_executions(
     request: Request,
     query: Annotated[HistoryQuery, Depends()],
     format: Literal["jsonl", "csv"] = "jsonl",
+    limit: int | None = Query(None, ge=1, description="At most this many (default: all)"),
 ) -> Response:
-    """Streams every execution the filter matches, read a page at a time on the database's
-    reader thread: constant memory, and the server keeps answering while it runs."""
+    """Streams every execution the filter matches (or the newest `limit`), read a page at a
+    time on the database's reader thread: constant memory, and the server keeps answering."""
     ctx = ctx_of(request)
     f = query.resolve(ctx, principal_of(request).account.id)
     columns = "e.seq, e.created_us, e.body"
 
-    def read(cursor: Cursor | None) -> Callable[[sqlite3.Connection], list[Any]]:
-        sql, args = page_sql(f, EXPORT_CHUNK, before=cursor, columns=columns)
+    def read(cursor: Cursor | None, size: int) -> Callable[[sqlite3.Connection], list[Any]]:
+        sql, args = page_sql(f, size, before=cursor, columns=columns)
         return lambda conn: conn.execute(sql, args).fetchall()
 
     async def chunks() -> AsyncIterator[bytes]:
         cursor: Cursor | None = None
+        left = limit
         if format == "csv":
             yield encode_csv([EXPORT_COLUMNS])
-        while True:
-            rows = await ctx.database.read(read(cursor))
+        while left is None or left > 0:
+            size = EXPORT_CHUNK if left is None else min(left, EXPORT_CHUNK)
+            rows = await ctx.database.read(read(cursor, size))
             if not rows:
                 return
+            if left is not None:
+                left -= len(rows)
             cursor = Cursor(rows[-1][1], rows[-1][0])
             if format == "jsonl":
                 yield ("\n".join(r[2] for r in rows) + "\n").encode()
             else:
                 yield encode_csv(csv_row(orjson.loads(r[2])) for r in rows)
-            if len(rows) < EXPORT_CHUNK:
+            if len(rows) < size:
                 return
 
     media = "application/x-ndjson" if format == "jsonl" else "text/csv; charset=utf-8"

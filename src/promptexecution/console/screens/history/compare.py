@@ -28,15 +28,21 @@ class CompareScreen(ModeScreen):
         Binding("u", "toggle_split", "Unified ⇄ split", id="history.compare_split"),
     ]
 
-    def __init__(self, left: ExecutionResult, right: ExecutionResult) -> None:
+    def __init__(self, left: ExecutionResult, right: ExecutionResult,
+                 template_names: dict[str, str]) -> None:
         super().__init__(id="history-compare")
         self.left, self.right = left, right
+        self.names = template_names
+
+    def template_name(self, execution: ExecutionResult) -> str | None:
+        return self.names.get(execution.template_id or "")
 
     def compose_body(self) -> ComposeResult:
         variables = self.app.theme_variables
         with Horizontal(id="compare-heads"):
-            yield Static(detail.head(self.left, None, variables), classes="compare-head")
-            yield Static(detail.head(self.right, None, variables), classes="compare-head")
+            for execution in (self.left, self.right):
+                yield Static(detail.head(execution, self.template_name(execution), variables),
+                             classes="compare-head")
         yield Static("", id="compare-title")
         yield DiffView(id="compare-diff")
 
@@ -44,15 +50,17 @@ class CompareScreen(ModeScreen):
         self._show(split=self.size.width >= SPLIT_MIN_WIDTH)
 
     def _show(self, split: bool) -> None:
-        old_out, old_prompt, old_rest = detail.comparable(self.left)
-        new_out, new_prompt, new_rest = detail.comparable(self.right)
+        left, right = self.left, self.right
+        old_out, old_prompt, old_rest = detail.comparable(left, self.template_name(left))
+        new_out, new_prompt, new_rest = detail.comparable(right, self.template_name(right))
         view = self.query_one(DiffView)
         view.show([("output", old_out, new_out), ("rendered prompt", old_prompt, new_prompt),
                    ("variables and settings", old_rest, new_rest)], split=split)
-        mode = "side by side" if view.split else "unified"
+        other = "unified" if view.split else "side by side"
+        changes = f"{view.changes} changed line{'' if view.changes == 1 else 's'}"
         self.query_one("#compare-title", Static).update(Text(
-            f"{self.left.execution_id} → {self.right.execution_id}: {view.changes} changed "
-            f"line(s) · {self.pe.hint_key('history.compare_split')} {mode}", style="bold"))
+            f"{self.left.execution_id} → {self.right.execution_id}: {changes} · "
+            f"{self.pe.hint_key('history.compare_split')} for {other}", style="bold"))
 
     def action_toggle_split(self) -> None:
         view = self.query_one(DiffView)

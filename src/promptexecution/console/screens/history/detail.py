@@ -4,7 +4,7 @@ can copy or compare. Everything from the server is Text (never markup)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Group, RenderableType
@@ -13,6 +13,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
+from ....history_cells import TITLES, cells, cost, seconds
 from ...theming import theme_colour
 from ...widgets.virtual_table import Cell, Column
 
@@ -20,59 +21,34 @@ if TYPE_CHECKING:
     from ....client.types import ExecutionResult
     from ....models import ExecutionSummary
 
+_TIME, _STATUS, _SOURCE, _MODEL, _TOKENS, _COST, _LATENCY, _OUTPUT = TITLES
 COLUMNS = (
-    Column("time", 12),
-    Column("status", 9),
-    Column("template@version", 0, max_width=30),
-    Column("model", 12, hide_below=110),
-    Column("tokens", 7, align="right", hide_below=95),
-    Column("cost", 9, align="right", hide_below=70),
-    Column("latency", 7, align="right"),
-    Column("output", 0),
+    Column(_TIME, 12),
+    Column(_STATUS, 9),
+    Column(_SOURCE, 0, max_width=30),
+    Column(_MODEL, 12, hide_below=110),
+    Column(_TOKENS, 7, align="right", hide_below=95),
+    Column(_COST, 9, align="right", hide_below=70),
+    Column(_LATENCY, 7, align="right"),
+    Column(_OUTPUT, 0),
 )
 STATUS_COLOURS = {"completed": "success", "failed": "error", "cancelled": "warning",
                   "processing": "accent"}
 MARKDOWN_LIMIT = 50_000  # characters; longer outputs show as plain text (rendering is slow)
 
 
-def when(stamp: str, now: datetime) -> str:
-    """`created_at` in 12 cells: the time today, else the day and time."""
-    try:
-        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
-        return stamp[:12]
-    if moment.date() == now.astimezone(UTC).date():
-        return moment.strftime("%H:%M:%S")
-    if moment.year == now.year:
-        return moment.strftime("%b %d %H:%M")
-    return moment.strftime("%Y-%m-%d")
-
-
-def seconds(value: float | None) -> str:
-    if value is None:
-        return "–"
-    return f"{value * 1000:.0f}ms" if value < 1 else f"{value:.1f}s"
-
-
-def cost(value: float | None) -> str:
-    return "–" if value is None else f"${value:.5f}" if value < 1 else f"${value:,.2f}"
+def status_style(status: str, variables: dict[str, str]) -> str:
+    """The theme's `status-<name>` colour, else its success/error/warning/accent one."""
+    fallback = theme_colour(variables, STATUS_COLOURS.get(status, "foreground"), "")
+    return theme_colour(variables, f"status-{status}", fallback)
 
 
 def row_cells(row: ExecutionSummary, names: dict[str, str], variables: dict[str, str],
               now: datetime) -> list[Cell]:
-    status = Text(row.status, style=theme_colour(variables, STATUS_COLOURS.get(row.status,
-                                                                             "foreground"), ""))
-    if row.template_id:
-        name = names.get(row.template_id, row.template_id)
-        source = f"{name}@{row.template_version}" if row.template_version else name
-    else:
-        source = "(raw prompt)"
-    if row.status == "failed":
-        output = Text(row.error_code or "failed", style=theme_colour(variables, "error", ""))
-    else:
-        output = Text(row.output_preview or "")
-    return [when(row.created_at, now), status, source, row.model or "–",
-            f"{row.tokens_used:,}", cost(row.cost), seconds(row.execution_time), output]
+    plain = cells(row, names, now)
+    status = status_style(row.status, variables)
+    output = Text(plain[7], style=status if row.status == "failed" else "")  # never markup
+    return [*plain[:1], Text(row.status, style=status), *plain[2:7], output]
 
 
 def _json(value: Any) -> str:
@@ -83,7 +59,7 @@ def head(execution: ExecutionResult, template_name: str | None,
          variables: dict[str, str]) -> Text:
     meta = execution.metadata
     text = Text()
-    colour = theme_colour(variables, STATUS_COLOURS.get(execution.status, "foreground"), "")
+    colour = status_style(execution.status, variables)
     text.append(execution.status, style=f"bold {colour}")
     text.append(f"  {execution.execution_id}", style="bold")
     if execution.template_id:
@@ -180,11 +156,13 @@ def copyable(execution: ExecutionResult) -> list[tuple[str, str]]:
     return [(what, text) for what, text in parts if text]
 
 
-def comparable(execution: ExecutionResult) -> tuple[str, str, str]:
+def comparable(execution: ExecutionResult,
+               template_name: str | None) -> tuple[str, str, str]:
     """(output, prompt, everything else one fact per line), for a side-by-side diff."""
     meta = execution.metadata
-    facts = [f"status: {execution.status}", f"template: {execution.template_id or '(raw)'}"
-             f" {execution.template_version or ''}",
+    template = template_name or execution.template_id
+    source = f"{template} @ {execution.template_version}" if template else "(raw prompt)"
+    facts = [f"status: {execution.status}", f"template: {source}",
              f"model: {getattr(meta, 'model', '')}",
              f"tokens: {getattr(meta, 'tokens_used', 0)}",
              f"cost: {cost(getattr(meta, 'cost', None))}",

@@ -461,7 +461,7 @@ class HistoryScreen(ModeScreen):
         except APIError as exc:
             self._problem(f"✗ Compare: {describe_error(exc)}")
             return
-        self.app.push_screen(CompareScreen(left, right))
+        self.app.push_screen(CompareScreen(left, right, self.names))
 
     def action_export(self) -> None:
         from .export import ExportScreen, run_export
