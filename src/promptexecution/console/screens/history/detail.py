@@ -150,7 +150,7 @@ def copyable(execution: ExecutionResult) -> list[tuple[str, str]]:
              ("variables (JSON)", _json(getattr(meta, "variables_used", None) or {})),
              ("model settings (JSON)", _json((meta.model_settings if meta else None) or {})),
              ("execution id", execution.execution_id),
-             ("whole execution (JSON)", execution.model_dump_json(indent=2))]
+             ("whole execution (JSON)", execution.model_dump_json(indent=2, by_alias=True))]
     if execution.request_id:
         parts.insert(5, ("request id", execution.request_id))
     return [(what, text) for what, text in parts if text]

@@ -174,7 +174,9 @@ class HistoryScreen(ModeScreen):
     def _apply(self) -> None:
         """Parses the filter bar; a problem is shown under it, with where it is, and the
         list stays as it was. A good filter reloads the list from its first page."""
-        self._filter_timer = None
+        if self._filter_timer is not None:  # Enter before typing paused: apply once, now
+            self._filter_timer.cancel()
+            self._filter_timer = None
         if not self.is_attached:
             return
         text = self.query_one("#history-filter", Input).value
