@@ -450,6 +450,8 @@ async def test_observers_get_one_event_per_exchange(fixed_server: ServerHandle) 
             final = await stream.final_execution()
         with pytest.raises(NotFoundError) as info:
             await client.executions.get("exec_missing")
+        assert result.execution_id is not None
+        await client.executions.get(result.execution_id)  # reading a run again costs nothing
         assert isinstance(templates, TemplateList)
 
         assert [(e.method, e.path, e.status, e.stream_completed) for e in events] == [
@@ -458,6 +460,7 @@ async def test_observers_get_one_event_per_exchange(fixed_server: ServerHandle) 
             ("POST", "/execute", 200, False),  # the stream's headers
             ("POST", "/execute", 200, True),  # its final event, which carries the cost
             ("GET", "/executions/exec_missing", 404, False),
+            ("GET", f"/executions/{result.execution_id}", 200, False),
         ]
         for event in events:
             assert event.attempt == 1 and event.will_retry is False
@@ -465,7 +468,8 @@ async def test_observers_get_one_event_per_exchange(fixed_server: ServerHandle) 
             assert event.request_id and event.request_id.startswith("req_")
             assert isinstance(event.rate_limit, RateLimitState)
             assert event.rate_limit.burst_limit == 500
-        executed, listed, streamed, stream_end, missing = events
+        executed, listed, streamed, stream_end, missing, read_again = events
+        assert read_again.cost is None
         assert result.metadata is not None
         assert executed.cost == result.metadata.cost and executed.cost > 0
         assert listed.cost is None and streamed.cost is None
@@ -479,7 +483,7 @@ async def test_observers_get_one_event_per_exchange(fixed_server: ServerHandle) 
 
         remove()
         await client.models.list()
-        assert len(events) == 5
+        assert len(events) == 6
 
 
 async def test_observers_see_each_attempt_of_a_retried_request(server: ServerHandle) -> None:

@@ -176,6 +176,24 @@ async def test_the_detail_follows_j_and_k_and_goes_full_screen(
         assert screen.has_class("-full") and not screen.query_one(VirtualTable).display
         await pilot.press("f")
         assert not screen.has_class("-full")
+        await pilot.press("f", "escape")  # escape gives the list back, the peek stays
+        assert not screen.has_class("-full") and screen.query_one("#history-detail").display
+
+
+async def test_on_a_narrow_terminal_the_detail_covers_the_list_until_escape(
+    console_server: ServerHandle, tmp_path: Path
+) -> None:
+    _client(console_server).post("/execute", json={"prompt": "narrow"})
+    async with make_app(console_server, tmp_path).run_test(size=(80, 24)) as pilot:
+        app, screen = await _history(pilot)
+        table, pane = screen.query_one(VirtualTable), screen.query_one("#history-detail")
+        await pilot.press("enter")
+        assert screen.has_class("-full") and pane.display and not table.display
+        body = screen.query_one("#history-detail-body")
+        await wait_for(pilot, lambda: "narrow" in _detail_text(app, body))
+        await pilot.press("escape")
+        assert not screen.has_class("-full") and not pane.display and table.display
+        assert app.focused is table
 
 
 def _detail_text(app: PeApp, body: Any) -> str:

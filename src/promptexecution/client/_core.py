@@ -241,8 +241,9 @@ class ClientCore:
         body: Any, error: APIStatusError | None, will_retry: bool,
     ) -> None:
         self.rate_limit = RateLimitState.from_headers(response.headers, self.rate_limit)
-        cost = None
-        if isinstance(body, dict):
+        cost = None  # what running it cost: a read or a replayed response costs nothing
+        replayed = response.headers.get("idempotent-replayed") == "true"
+        if spec.method == "POST" and not replayed and isinstance(body, dict):
             metadata = body.get("metadata")
             if isinstance(metadata, dict) and isinstance(metadata.get("cost"), int | float):
                 cost = float(metadata["cost"])

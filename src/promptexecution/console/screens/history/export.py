@@ -175,6 +175,6 @@ def _create_private(path: Path) -> BinaryIO:
 
 def _progress(screen: HistoryScreen, rows: int, total: int) -> None:
     share = f" of {total:,} ({rows / total:.0%})" if total else ""
-    stop = screen.pe.hint_key("history.stop_export")
+    stop = screen.pe.hint_key("history.back")
     screen.exporting = f"exporting {rows:,}{share} · {stop} stops"
     screen.show_count()

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 FILTER_AFTER = 0.25  # seconds typing pauses before the filter applies
 DETAIL_AFTER = 0.08  # seconds the cursor rests before the detail follows
+SIDE_BY_SIDE_MIN = 100  # columns for the list and the detail side by side
 LIVE_EVERY = 2.0  # seconds between looks for new executions while at the top
 KEEP_DETAILS = 64  # executions fetched whole, kept for j/k and back
 
@@ -68,7 +69,7 @@ class HistoryScreen(ModeScreen):
         Binding("j", "step(1)", "Next", id="history.next", show=False),
         Binding("k", "step(-1)", "Previous", id="history.previous", show=False),
         Binding("ctrl+l", "reload", "Reload", id="history.reload", priority=True),
-        Binding("escape", "stop_export", "Stop export", id="history.stop_export",
+        Binding("escape", "back", "Back / stop export", id="history.back",
                 show=False),
     ]
 
@@ -157,11 +158,17 @@ class HistoryScreen(ModeScreen):
         self._apply()
         self.query_one("#history-table").focus()
 
-    def action_stop_export(self) -> None:
-        """Escape: stops a running export; in the filter bar, goes back to the list."""
+    def action_back(self) -> None:
+        """Escape: stops a running export; in the filter bar, goes back to the list; over
+        the list, the detail gives it back."""
         if self.exporting is not None:
             self.workers.cancel_group(self, "history-export")
         elif self.focused is self.query_one("#history-filter"):
+            self.query_one("#history-table").focus()
+        elif self.has_class("-full"):
+            self.remove_class("-full")
+            if self.size.width < SIDE_BY_SIDE_MIN:
+                self.query_one("#history-detail").display = False
             self.query_one("#history-table").focus()
 
     def key_down(self) -> None:
@@ -329,10 +336,10 @@ class HistoryScreen(ModeScreen):
     # ------------------------------------------------------------------ detail
 
     def action_toggle_detail(self) -> None:
+        """Enter: the detail beside the list, or, on a terminal too narrow for both, over it."""
         pane = self.query_one("#history-detail")
         pane.display = not pane.display
-        if not pane.display:
-            self.remove_class("-full")
+        self.set_class(pane.display and self.size.width < SIDE_BY_SIDE_MIN, "-full")
         self._detail_soon()
 
     def action_full_detail(self) -> None:
