@@ -81,6 +81,16 @@ def test_openapi_document_is_public_and_lists_endpoints(server: ServerHandle) ->
         assert path in paths, path
     schema = paths["/v2/execute"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert "template_id" in schema["properties"]
+    history = paths["/v2/executions"]["get"]
+    assert {p["name"] for p in history["parameters"]} >= {
+        "before", "after", "order", "model", "template_version", "q", "min_cost", "max_cost",
+        "min_execution_time", "max_execution_time", "batch_id"}
+    listed = history["responses"]["200"]["content"]["application/json"]["schema"]
+    assert listed == {"$ref": "#/components/schemas/ExecutionList"}
+    summary = doc["components"]["schemas"]["ExecutionSummary"]["properties"]
+    assert {"cursor", "output_preview", "template_version", "error_code"} <= set(summary)
+    export = paths["/v2/executions/export"]["get"]
+    assert set(export["responses"]["200"]["content"]) == {"application/x-ndjson", "text/csv"}
 
 
 def test_unknown_route_and_wrong_method(client: httpx.Client, server: ServerHandle) -> None:

@@ -15,7 +15,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from ...models import ExecuteRequest, Execution
+from ...models import ExecuteRequest, Execution, ExecutionList
 from ..core.clock import from_micros, iso, to_micros
 from ..core.errors import not_found, validation
 from ..core.http import (
@@ -194,7 +194,8 @@ class HistoryQuery:
             max_seconds=self.max_execution_time)
 
 
-@router.get("/v2/executions", tags=["executions"], summary="List execution history")
+@router.get("/v2/executions", tags=["executions"], summary="List execution history",
+            responses={200: {"model": ExecutionList, "description": "A page, newest first"}})
 async def list_executions(
     request: Request,
     query: Annotated[HistoryQuery, Depends()],
@@ -248,6 +249,7 @@ EXPORT_CHUNK = 2000
 
 
 @router.get("/v2/executions/export", tags=["executions"], summary="Export execution history",
+            response_class=StreamingResponse,
             responses={200: {"description": "Every matching execution, newest first: JSON "
                              "lines (each a whole execution) or CSV",
                              "content": {"application/x-ndjson": {}, "text/csv": {}}}})
@@ -309,7 +311,9 @@ def encode_csv(rows: Iterable[Sequence[Any]]) -> bytes:
     return out.getvalue().encode()
 
 
-@router.get("/v2/executions/{execution_id}", tags=["executions"], summary="Get one execution")
+@router.get("/v2/executions/{execution_id}", tags=["executions"], summary="Get one execution",
+            responses={200: {"model": Execution, "description": "The execution"},
+                       **errors(404)})
 async def get_execution(
     request: Request,
     execution_id: str,
