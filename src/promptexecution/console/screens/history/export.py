@@ -131,7 +131,8 @@ async def run_export(screen: HistoryScreen, fmt: str, target: str) -> None:
         return
     path = Path(target)
     part = path.with_name(path.name + ".part")
-    counter, total = RowCounter(fmt), screen.rows.total
+    counter = RowCounter(fmt)
+    total = 0 if screen.rows.lower_bound else screen.rows.total  # 10,000+ is not a 100%
     shown_at = 0.0
     done = stopped = False
     try:

@@ -23,7 +23,6 @@ from textual.widgets import Button, Input, Static
 from ....exceptions import APIError
 from ....history_filter import STATUSES, FilterError, HistoryQuery, complete, parse
 from ...errors import describe_error
-from ...memory import settle_after_load
 from ...widgets.filter_input import FilterInput
 from ...widgets.virtual_table import VirtualTable
 from ..base import ModeScreen
@@ -35,7 +34,7 @@ if TYPE_CHECKING:
     from ....client.types import ExecutionResult
     from ....models import ExecutionList, ExecutionSummary
 
-FILTER_AFTER = 0.25  # seconds typing pauses before the filter applies
+FILTER_AFTER = 0.15  # seconds typing pauses before the filter applies (then one query)
 DETAIL_AFTER = 0.08  # seconds the cursor rests before the detail follows
 SIDE_BY_SIDE_MIN = 100  # columns for the list and the detail side by side
 LIVE_EVERY = 2.0  # seconds between looks for new executions while at the top
@@ -260,8 +259,9 @@ class HistoryScreen(ModeScreen):
         table.empty_text = self._empty_text()
         table.refresh_rows()
         self.show_count()
-        if self.rows.loaded:
-            settle_after_load()
+        # No gc.freeze() (settle_after_load) here: pages come all the time, and each freeze
+        # would keep the cyclic garbage of that moment for good (281 MiB over 100,000 rows).
+        # History holds about 2,000 rows, which a full collection walks in a moment.
         self._detail_soon()
 
     def _empty_text(self) -> str:
