@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,55 @@ async def test_filters_their_errors_chips_and_the_empty_result(
         await pilot.click(chips[1])  # the chip's ✕ drops that term
         await wait_for(pilot, lambda: screen.query_one("#history-filter", Input).value
                        == "status:completed" and screen.rows.total == 4)
+
+
+async def test_every_filter_key_narrows_the_list_to_what_it_names(
+    console_server: ServerHandle, tmp_path: Path
+) -> None:
+    client = _client(console_server)
+    template = client.post("/templates", json={"name": "blog_post", "prompt": "Post"}).json()
+    account_id = client.get("/auth/verify").json()["account_id"]
+    now = int(time.time() * 1_000_000)
+    hour, day = 3_600_000_000, 86_400_000_000
+    runs = {  # id: (ago, template version, model, cost, seconds, status, batch, content)
+        "exec_a": (hour, "1.0", "gpt-4o", 0.02, 0.5, "completed", None, "harbour lights"),
+        "exec_b": (2 * day, "1.1", "simulator", 0.001, 3.0, "completed", "batch_abc", "a"),
+        "exec_c": (10 * day, None, "gpt-4o", 0.0005, 0.1, "failed", None, ""),
+        "exec_d": (40 * day, None, "simulator", 0.003, 1.2, "completed", None, "refund"),
+    }
+    console_server.ctx.execution_store.insert_executions(account_id, [
+        (now - ago, {"execution_id": key, "status": status, "batch_id": batch,
+                     "template_id": template["template_id"] if version else None,
+                     "template_version": version, "content": content or None,
+                     "rendered_prompt": "prompt", "created_at": "2026-01-01T00:00:00Z",
+                     "metadata": {"model": model, "cost": cost, "execution_time": seconds}})
+        for key, (ago, version, model, cost, seconds, status, batch, content) in runs.items()])
+    console_server.searchable()
+    expected = {
+        "template:blog_post": ["exec_a", "exec_b"],
+        "template:blog_post version:1.1": ["exec_b"],
+        "model:gpt-4o": ["exec_a", "exec_c"],
+        "batch:batch_abc": ["exec_b"],
+        "since:7d": ["exec_a", "exec_b"],
+        "since:15d until:1d": ["exec_b", "exec_c"],
+        "cost:>0.01": ["exec_a"],
+        "cost:0.001..0.003": ["exec_b", "exec_d"],
+        "latency:>1s": ["exec_b", "exec_d"],
+        "latency:<200ms": ["exec_c"],
+        "status:failed": ["exec_c"],
+        '"harbour"': ["exec_a"],
+        "refund model:simulator": ["exec_d"],
+        "": ["exec_a", "exec_b", "exec_c", "exec_d"],
+    }
+    async with make_app(console_server, tmp_path).run_test(size=SIZE) as pilot:
+        app, screen = await _history(pilot)
+        for text, ids in expected.items():
+            await _filter(pilot, screen, text)
+            assert not screen.query_one("#history-problem").display, text
+            await wait_for(pilot, lambda: all(
+                screen.rows.execution(i) is not None for i in range(screen.rows.total)))
+            shown = [screen.rows.execution(i) for i in range(screen.rows.total)]
+            assert [r.execution_id for r in shown if r] == ids, text
 
 
 async def test_new_executions_appear_at_the_top_only_while_the_user_is_there(
