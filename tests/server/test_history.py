@@ -159,6 +159,9 @@ def test_a_total_past_ten_thousand_is_a_lower_bound(
     assert exact["total"] >= 10_050 and not exact["total_is_lower_bound"]  # hourly counts
     costly = own.get("/executions", params={"min_cost": 0.0005}).json()["pagination"]
     assert costly["total"] == 10_000 and costly["total_is_lower_bound"]
+    # An offset page at the capped total still says rows follow (the console's End needs it)
+    deep = own.get("/executions", params={"min_cost": 0.0005, "offset": 9_990, "limit": 20})
+    assert len(deep.json()["executions"]) == 20 and deep.json()["pagination"]["has_more"]
 
 
 def test_export_streams_every_matching_run_as_jsonl_or_csv(
@@ -229,3 +232,53 @@ def test_a_keyset_page_seeks_to_its_cursor_rather_than_scanning_from_the_newest(
         sql, args = page_sql(HistoryFilter(account_id="acct", **filters), 100, **cursor)
         plan = " ".join(str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", args))
         assert "created_us<?" in plan or "created_us>?" in plan, plan
+
+
+def test_hostile_cursors_text_and_orders_are_refused_not_500(own: httpx.Client) -> None:
+    import base64
+
+    _run(own, prompt="one")
+    for raw in ("99999999999999999999.1", "1_000.2", " 12.3", "１２.3", "1.2.3", "\x00"):
+        cursor = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        assert_error(own.get("/executions", params={"before": cursor}), 400,
+                     "validation_error", "INVALID_CURSOR")
+    for q in ("a\x00b", "\x1b[2J", "x\x7f"):
+        assert_error(own.get("/executions", params={"q": q}), 400, "validation_error",
+                     "INVALID_PARAMETER")
+        assert_error(own.get("/executions/export", params={"q": q}), 400,
+                     "validation_error", "INVALID_PARAMETER")
+    first = own.get("/executions", params={"limit": 1}).json()["pagination"]["next_cursor"]
+    assert_error(own.get("/executions", params={"order": "oldest", "after": first}), 400,
+                 "validation_error", "CONFLICTING_FIELDS")
+
+
+def test_the_text_index_idles_while_a_run_is_still_going(tmp_path: Any) -> None:
+    # It used to re-read a running run at once, forever: a core and a commit per loop for
+    # as long as any stream ran.
+    import sqlite3
+
+    from promptexecution.server.executions.text_index import TextIndex, _State
+
+    main_path, text_path = tmp_path / "main.sqlite3", tmp_path / "text.sqlite3"
+    setup = sqlite3.connect(main_path)
+    setup.execute("CREATE TABLE executions (seq INTEGER PRIMARY KEY, status TEXT, body TEXT)")
+    setup.executemany("INSERT INTO executions VALUES (?,?,?)", [
+        (1, "completed", json.dumps({"rendered_prompt": "harbour", "content": "lights"})),
+        (2, "processing", json.dumps({"rendered_prompt": "tide", "content": None}))])
+    setup.commit()
+    index = TextIndex(main_path, text_path)
+    text = sqlite3.connect(text_path, isolation_level=None)
+    main = sqlite3.connect(f"file:{main_path}?mode=ro", uri=True)
+    state = _State(upto=0, head=0, ahead=set())
+    assert index._step(main, text, state) and state.upto == 1 and state.waiting == {2}
+    changes = text.total_changes
+    assert not index._step(main, text, state)  # nothing new: the loop may sleep
+    assert text.total_changes == changes  # and nothing was written
+    setup.execute("UPDATE executions SET status = 'completed', body = ? WHERE seq = 2",
+                  (json.dumps({"rendered_prompt": "tide", "content": "turns"}),))
+    setup.commit()
+    index._step(main, text, state)
+    assert state.upto == 2 and not state.waiting
+    found = text.execute("SELECT rowid FROM executions_text WHERE executions_text MATCH "
+                         "'turns OR harbour' ORDER BY rowid").fetchall()
+    assert found == [(1,), (2,)]

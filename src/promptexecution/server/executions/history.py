@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -70,13 +71,28 @@ class Cursor:
     @classmethod
     def decode(cls, text: str, parameter: str) -> Cursor:
         try:
-            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
-            created, seq = raw.split(".")
-            return cls(int(created), int(seq))
-        except (ValueError, binascii.Error, UnicodeDecodeError):
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
+        except (ValueError, binascii.Error):
+            raw = ""
+        found = _CURSOR.fullmatch(raw)
+        if found is None or max(int(found[1]), int(found[2])) >= 2**63:  # SQLite's integers
             raise validation("INVALID_CURSOR", f"'{parameter}' is not a cursor this server "
                              "gave out; use pagination.next_cursor or prev_cursor",
-                             parameter=parameter) from None
+                             parameter=parameter)
+        return cls(int(found[1]), int(found[2]))
+
+
+_CURSOR = re.compile(r"([0-9]{1,19})\.([0-9]{1,19})")
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+def check_text(text: str) -> str:
+    """Words to search must be printable: FTS5 cannot take a NUL, and nothing typed holds one."""
+    bad = _CONTROL.search(text.replace("\t", " ").replace("\n", " "))
+    if bad:
+        raise validation("INVALID_PARAMETER", f"'q' holds control character "
+                         f"U+{ord(bad.group()):04X}; search for printable words", parameter="q")
+    return text
 
 
 def text_query(text: str) -> str | None:

@@ -29,7 +29,15 @@ from ..core.http import (
 from ..core.idempotency import Idempotency
 from ..core.jsonfast import dumps
 from ..core.openapi import body_schema, errors
-from .history import Cursor, HistoryFilter, capped_count, page_sql, summary, text_query
+from .history import (
+    Cursor,
+    HistoryFilter,
+    capped_count,
+    check_text,
+    page_sql,
+    summary,
+    text_query,
+)
 from .service import sse
 from .sse import EventStreamResponse
 from .store import ExecutionFilter
@@ -187,7 +195,7 @@ class HistoryQuery:
             template_version=self.template_version, status=self.status, model=self.model,
             batch_id=self.batch_id, from_us=to_micros(start) if start else None,
             to_us=to_micros(end) if end else None,
-            text=text_query(self.q) if self.q else None, min_cost=self.min_cost,
+            text=text_query(check_text(self.q)) if self.q else None, min_cost=self.min_cost,
             max_cost=self.max_cost, min_seconds=self.min_execution_time,
             max_seconds=self.max_execution_time)
 
@@ -212,6 +220,9 @@ async def list_executions(
     if before is not None and after is not None:
         raise validation("CONFLICTING_FIELDS", "Give 'before' or 'after', not both",
                          parameter="after")
+    if order == "oldest" and (before is not None or after is not None):
+        raise validation("CONFLICTING_FIELDS", "'order=oldest' takes no cursor: page on "
+                         "from its rows with 'after' or 'before' alone", parameter="order")
     older = Cursor.decode(before, "before") if before else None
     newer = Cursor.decode(after, "after") if after else None
     sql, args = page_sql(f, limit, before=older, after=newer, oldest_first=order == "oldest",
@@ -232,8 +243,8 @@ async def list_executions(
         total, lower_bound = counted
     items = [summary(r, lambda us: iso(from_micros(us))) for r in rows]
     page = pagination(total, limit, offset, len(rows))
-    if older is not None or newer is not None:
-        page["has_more"] = len(rows) == limit  # keyset pages know only whether one follows
+    if older is not None or newer is not None or lower_bound:
+        page["has_more"] = len(rows) == limit  # keyset pages and capped counts know no more
     page["total_is_lower_bound"] = lower_bound
     page["next_cursor"] = items[-1]["cursor"] if items else None
     page["prev_cursor"] = items[0]["cursor"] if items else None

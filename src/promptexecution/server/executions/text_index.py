@@ -107,37 +107,46 @@ class TextIndex:
                     self._wake.clear()
 
     def _step(self, main: sqlite3.Connection, text: sqlite3.Connection, state: _State) -> bool:
-        rows = main.execute(_READ.format("seq > ?") + f" LIMIT {BATCH}", (state.head,)).fetchall()
+        """Indexes what is new and what has finished; True when it read rows past `head`
+        (more may follow at once). Runs still going are looked at again on the next step,
+        not at once: re-reading them in a loop spun a core for as long as a stream ran."""
+        fresh = main.execute(_READ.format("seq > ?") + f" LIMIT {BATCH}",
+                             (state.head,)).fetchall()
+        rows = list(fresh)
         waiting = sorted(state.waiting)[:BATCH]
         if waiting:
             marks = ",".join("?" * len(waiting))
             rows += main.execute(_READ.format(f"seq IN ({marks})"), waiting).fetchall()
-        if not rows:
-            return False
+        # Worked out on a copy, kept only once committed: a failed commit must not skip rows.
+        after = _State(state.upto, state.head, set(state.ahead))
+        after.waiting = set(state.waiting)
         index = []
         for seq, status, prompt, content in rows:
-            state.head = max(state.head, seq)
+            after.head = max(after.head, seq)
             if status == "processing":
-                state.waiting.add(seq)
+                after.waiting.add(seq)
                 continue
-            state.waiting.discard(seq)
-            if seq not in state.ahead:
+            after.waiting.discard(seq)
+            if seq not in after.ahead:
                 index.append((seq, prompt, content))
-                state.ahead.add(seq)
-        state.advance()
-        text.execute("BEGIN")
-        try:
-            text.executemany("INSERT INTO executions_text(rowid, rendered_prompt, content) "
-                             "VALUES (?,?,?)", index)
-            text.executemany("INSERT OR IGNORE INTO indexed_ahead(seq) VALUES (?)",
-                             [(seq,) for seq, _, _ in index if seq > state.upto])
-            text.execute("DELETE FROM indexed_ahead WHERE seq <= ?", (state.upto,))
-            text.execute("UPDATE progress SET upto = ?", (state.upto,))
-            text.execute("COMMIT")
-        except BaseException:
-            text.execute("ROLLBACK")
-            raise
-        return True
+                after.ahead.add(seq)
+        after.advance()
+        if index or after.upto != state.upto:
+            text.execute("BEGIN")
+            try:
+                text.executemany("INSERT INTO executions_text(rowid, rendered_prompt, content) "
+                                 "VALUES (?,?,?)", index)
+                text.executemany("INSERT OR IGNORE INTO indexed_ahead(seq) VALUES (?)",
+                                 [(seq,) for seq, _, _ in index if seq > after.upto])
+                text.execute("DELETE FROM indexed_ahead WHERE seq <= ?", (after.upto,))
+                text.execute("UPDATE progress SET upto = ?", (after.upto,))
+                text.execute("COMMIT")
+            except BaseException:
+                text.execute("ROLLBACK")
+                raise
+        state.upto, state.head, state.ahead, state.waiting = (
+            after.upto, after.head, after.ahead, after.waiting)
+        return bool(fresh)
 
 
 class _State:
