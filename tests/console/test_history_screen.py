@@ -207,6 +207,37 @@ async def test_new_executions_appear_at_the_top_only_while_the_user_is_there(
         assert "↑ 1 new" in str(screen.query_one("#history-count").render())
 
 
+async def test_a_run_still_going_shows_its_result_once_it_finishes(
+    console_server: ServerHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(history_screen, "LIVE_EVERY", 0.2)
+    client = _client(console_server)
+    account_id = client.get("/auth/verify").json()["account_id"]
+    running = {"execution_id": "exec_running", "status": "processing", "content": None,
+               "rendered_prompt": "a long one", "created_at": "2026-01-01T00:00:00Z",
+               "metadata": {"model": "simulator", "cost": 0.0, "tokens_used": 0}}
+    store = console_server.ctx.execution_store
+    store.insert_executions(account_id, [(int(time.time() * 1_000_000), running)])
+    async with make_app(console_server, tmp_path).run_test(size=SIZE) as pilot:
+        app, screen = await _history(pilot)
+        await pilot.press("enter")  # the detail of the running one
+        body = screen.query_one("#history-detail-body")
+        await wait_for(pilot, lambda: "a long one" in _detail_text(app, body))
+        assert screen.rows.execution(0).status == "processing"  # type: ignore[union-attr]
+        store.update_execution(account_id, {**running, "status": "completed",
+                                            "content": "all done", "metadata": {
+                                                "model": "simulator", "cost": 0.002,
+                                                "tokens_used": 40}})
+        await wait_for(pilot, lambda: screen.rows.execution(0).status  # type: ignore[union-attr]
+                       == "completed")
+        await wait_for(pilot, lambda: "all done" in _detail_text(app, body))
+        # A new run while the user is at the top: the cursor's row is the new one, and the
+        # detail follows it.
+        newest = client.post("/execute", json={"prompt": "brand new"}).json()["execution_id"]
+        await wait_for(pilot, lambda: _at_cursor(screen) == newest)
+        await wait_for(pilot, lambda: newest in _detail_text(app, body))
+
+
 async def test_the_detail_follows_j_and_k_and_goes_full_screen(
     console_server: ServerHandle, tmp_path: Path
 ) -> None:

@@ -19,12 +19,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ....exceptions import APIError
-from ....models import ExecutionList, ExecutionSummary
+from ....models import Execution, ExecutionList, ExecutionSummary
 from ...widgets.virtual_table import Cell
 
 PAGE = 100  # the API's largest page
 KEEP = 1000  # rows kept either side of the view
 IN_FLIGHT = 3
+RUNNING_LOOKS = 10  # rows still running read again per look for new executions
 
 Fetch = Callable[..., Awaitable[ExecutionList]]
 
@@ -209,9 +210,40 @@ class HistoryRows:
         self.total += shift
         return shift
 
+    async def refresh_running(self, get: Callable[[str], Awaitable[Execution]]) -> bool:
+        """Rows still `processing` when they were fetched, read again: one that has
+        finished since shows its status, tokens, cost and output. True if any changed."""
+        generation = self._generation
+        running = [r for r in self._rows.values() if r.status == "processing"]
+        changed = False
+        for row in running[:RUNNING_LOOKS]:
+            found = await get(row.execution_id)
+            if generation != self._generation or found.status == "processing":
+                continue
+            at = self.index_of(row.execution_id)  # rows may have moved down meanwhile
+            if at is not None:
+                self._rows[at] = summary_of(found, row.cursor)
+                self._shown.pop(row.execution_id, None)
+                changed = True
+        return changed
+
     def index_of(self, execution_id: str) -> int | None:
         return next((i for i, r in self._rows.items() if r.execution_id == execution_id),
                     None)
 
     def rows_held(self) -> int:
         return len(self._rows)
+
+
+def summary_of(execution: Execution, cursor: str | None) -> ExecutionSummary:
+    """A list row from a whole execution (the list's own shape, its cursor kept)."""
+    meta = execution.metadata
+    content = (execution.content or "").strip()
+    return ExecutionSummary(
+        execution_id=execution.execution_id, template_id=execution.template_id,
+        template_version=execution.template_version, status=execution.status,
+        model=meta.model if meta else None, tokens_used=meta.tokens_used if meta else 0,
+        cost=meta.cost if meta else 0.0, created_at=execution.created_at,
+        batch_id=execution.batch_id, execution_time=meta.execution_time if meta else None,
+        output_preview=content.split("\n", 1)[0][:200],
+        error_code=execution.error.code if execution.error else None, cursor=cursor)

@@ -322,16 +322,27 @@ class HistoryScreen(ModeScreen):
         at_top = table.top == 0 and table.cursor == 0
         try:
             arrived = await self.rows.newer()
+            finished = await self.rows.refresh_running(self._fresh_execution)
         except APIError:
             return  # the heartbeat tells about a server that went away
+        if finished:
+            table.refresh_rows()
+            self._detail_soon()
         if not arrived:
             return
         if at_top:
             table.refresh_rows()  # the top shows the newest: they appear there
+            self._detail_soon()  # the cursor's row is now the newest one
         else:
             table.shift(arrived)  # the rows in view stay in view
             self.new_above += arrived
         self.show_count()
+
+    async def _fresh_execution(self, execution_id: str) -> ExecutionResult:
+        """One execution as the server has it now (not the detail's copy, which may be of
+        a run still going); the copy is replaced once it has finished."""
+        self._details.pop(execution_id, None)
+        return await self.execution(execution_id)
 
     # ------------------------------------------------------------------ detail
 
