@@ -11,7 +11,22 @@ if TYPE_CHECKING:
     from .models import ExecutionSummary
 
 TITLES = ("time", "status", "template@version", "model", "tokens", "cost", "latency", "output")
+# Control characters a stored prompt or output may hold: drawn as they are, ESC sequences
+# would reach the terminal (clear the screen, set the clipboard by OSC 52).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_LINE_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f]")
 _MARKDOWN_LEAD = re.compile(r"^\s*(?:#{1,6}\s+|>\s*|[-*+]\s+|\d+[.)]\s+|`{3}\w*\s+)+")
+
+
+def readable(text: str) -> str:
+    """Text from the server for a multi-line view: lines and tabs kept, other control
+    characters shown as U+FFFD."""
+    return _CONTROL.sub("\ufffd", text) if _CONTROL.search(text) else text
+
+
+def one_line(text: str) -> str:
+    """Text for one table cell: every control character (a newline too) as a space."""
+    return _LINE_BREAKING.sub(" ", text) if _LINE_BREAKING.search(text) else text
 
 
 def when(stamp: str, now: datetime) -> str:
@@ -57,5 +72,6 @@ def cells(row: ExecutionSummary, names: dict[str, str], now: datetime) -> list[s
     output = (row.error_code or "failed") if row.status == "failed" else output_line(
         row.output_preview or "")
     return [when(row.created_at, now), row.status,
-            source(row.template_id, row.template_version, names), row.model or "–",
-            f"{row.tokens_used:,}", cost(row.cost), seconds(row.execution_time), output]
+            one_line(source(row.template_id, row.template_version, names)),
+            one_line(row.model or "–"), f"{row.tokens_used:,}", cost(row.cost),
+            seconds(row.execution_time), one_line(output)]

@@ -94,7 +94,10 @@ def test_scripts_get_whole_executions_as_jsonl_json_or_csv(
     assert main(["history", "--json", "status:cancelled"]) == 0
     assert json.loads(capsysbinary.readouterr().out) == []
 
-    assert main(["history", "--csv", "-n", "0"]) == 0
+    assert main(["history", "--jsonl"]) == 0  # for scripts, every match unless -n says
+    assert len(capsysbinary.readouterr().out.splitlines()) == len(runs)
+
+    assert main(["history", "--csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsysbinary.readouterr().out.decode())))
     assert [r["execution_id"] for r in rows] == newest_first
     assert rows[0]["error_code"] == "CONTENT_POLICY_VIOLATION"
@@ -113,6 +116,8 @@ def test_a_saved_filter_is_used_by_its_name(
     assert "blog_post@1.0" in out[1] and out[-1].startswith("1 of 4 executions")
     assert main(["history", "@nope"]) == 2
     assert capsys.readouterr().err == "pe history: no saved filter @nope (@posts)\n"
+    assert main(["history", '"mail', '@posts"']) == 0  # in a phrase, @ is text
+    assert capsys.readouterr().out == 'No execution matches text "mail @posts".\n'
 
 
 def test_bad_input_is_refused_with_where_it_is(

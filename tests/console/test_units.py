@@ -161,3 +161,29 @@ def test_list_previews_show_a_line_that_says_something(head: str, preview: str) 
     from promptexecution.server.executions.history import preview as server_preview
 
     assert server_preview(head) == preview
+
+
+def test_control_characters_from_the_server_never_reach_the_terminal() -> None:
+    # An output holding ESC sequences (clear screen, OSC 52 clipboard) was drawn as it was.
+    from datetime import UTC, datetime
+
+    from promptexecution.console.screens.history import detail
+    from promptexecution.history_cells import cells
+    from promptexecution.models import ExecutionSummary
+    from tests.console.test_history_screen import _detail_text
+
+    hostile = "\x1b[2J\x1b]52;c;cHduZWQ=\x07ok\tthen\rmore"
+    row = ExecutionSummary(execution_id="exec_x", status="completed", created_at="2026-01-01T"
+                           "00:00:00Z", model=hostile, output_preview=hostile,
+                           template_id="tmpl_x", template_version="1.0")
+    shown = cells(row, {"tmpl_x": hostile}, datetime.now(UTC))
+    assert not any(c in cell for cell in shown for c in "\x1b\x07\t\r\n")
+    from promptexecution.client.types import ExecutionResult
+
+    execution = ExecutionResult.model_validate({
+        "execution_id": "exec_x", "status": "completed", "content": hostile,
+        "rendered_prompt": hostile, "created_at": "2026-01-01T00:00:00Z",
+        "metadata": {"variables_used": {"v": hostile}, "model_config": {"k": hostile}}})
+    for _, part in detail.sections(execution, hostile, {}):
+        text = _detail_text(None, type("Body", (), {"content": part})())  # type: ignore[arg-type]
+        assert "\x1b" not in text and "\x07" not in text

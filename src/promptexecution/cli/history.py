@@ -33,8 +33,9 @@ def add_parser(sub: Any) -> None:
                     "@NAME uses a filter saved in the config.")
     history.add_argument("filter", nargs="*", metavar="FILTER",
                          help="filter terms (quote phrases for the shell: '\"two words\"')")
-    history.add_argument("-n", type=int, default=20, metavar="N",
-                         help="how many, newest first (default 20; 0 means every match)")
+    history.add_argument("-n", type=int, metavar="N",
+                         help="how many, newest first (0: every match; default 20 in the "
+                              "table, every match with --jsonl, --json or --csv)")
     shape = history.add_mutually_exclusive_group()
     for name in FORMATS:
         shape.add_argument(f"--{name}", dest="format", action="store_const", const=name,
@@ -42,20 +43,22 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..console.config import ConfigError
     from ..exceptions import APIError
     from ..history_filter import FilterError, parse
 
-    if args.n < 0:
+    if args.n is not None and args.n < 0:
         print("pe history: -n must be 0 (every match) or more", file=sys.stderr)
         return 2
+    text = " ".join(args.filter)
     try:
-        text = _expand(" ".join(args.filter), args.profile)
+        text = _expand(text)
         params = parse(text).params(datetime.now(UTC))
     except FilterError as error:
         print(f"pe history: {error.message}\n  {text}\n  "
               f"{' ' * error.start}{'^' * max(error.end - error.start, 1)}", file=sys.stderr)
         return 2
-    except LookupError as error:
+    except (LookupError, ConfigError) as error:
         print(f"pe history: {error.args[0]}", file=sys.stderr)
         return 2
     try:
@@ -63,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
             if args.format:
                 _stream(client, args.format, args.n or None, params, sys.stdout.buffer)
             else:
-                _table(client, args.n, params, text)
+                _table(client, 20 if args.n is None else args.n, params, text)
         return 0
     except ConnectError as exc:
         print(f"pe history: {exc}", file=sys.stderr)
@@ -76,22 +79,25 @@ def run(args: argparse.Namespace) -> int:
     return 1
 
 
-def _expand(text: str, profile: str | None) -> str:
-    """`@name` terms become the saved filter's text (from [history.filters] in the config)."""
+def _expand(text: str) -> str:
+    """`@name` terms become the saved filter's text (from [history.filters] in the config);
+    an `@` inside a quoted phrase is text."""
     if "@" not in text:
         return text
     from ..console.config import load
 
     saved = load().history_filters
     words = []
+    quoted = False
     for word in text.split(" "):
-        if word.startswith("@") and len(word) > 1:
+        if not quoted and word.startswith("@") and len(word) > 1:
             if word[1:] not in saved:
                 known = ", ".join(f"@{name}" for name in sorted(saved)) or "none saved yet"
                 raise LookupError(f"no saved filter {word} ({known})")
             words.append(saved[word[1:]])
         else:
             words.append(word)
+        quoted ^= word.count('"') % 2 == 1
     return " ".join(words)
 
 

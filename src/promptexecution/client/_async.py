@@ -30,7 +30,16 @@ from ..models import (
     TemplateVersions,
 )
 from . import _requests as rq
-from ._core import ClientCore, Observer, Plan, RateLimitState, RequestSpec, Send, resolve_config
+from ._core import (
+    ClientCore,
+    Observer,
+    Plan,
+    RateLimitState,
+    RequestSpec,
+    Send,
+    connection_error,
+    resolve_config,
+)
 from ._paging import aiterate_pages
 from .streaming import AsyncExecutionStream
 from .types import ExecutionResult, HistoryFilters
@@ -284,11 +293,13 @@ class AsyncExecutions(_AsyncResource):
         """Every matching execution (or the newest `limit`) as the server streams it: JSON
         lines (each a whole execution) or CSV, newest first, in chunks of bytes; constant
         memory both ends."""
-        response = await self._client._open_stream(rq.export_executions(
-            format=format, limit=limit, **filters))
+        spec = rq.export_executions(format=format, limit=limit, **filters)
+        response = await self._client._open_stream(spec)
         try:
             async for chunk in response.aiter_bytes():
                 yield chunk
+        except httpx.HTTPError as exc:  # cut mid-way: the SDK's error, not httpx's
+            raise connection_error(exc, spec) from exc
         finally:
             await response.aclose()
 

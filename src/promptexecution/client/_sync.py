@@ -32,7 +32,16 @@ from ..models import (
 )
 from . import _requests as rq
 from ._async import AsyncPromptExecutionClient
-from ._core import ClientCore, Observer, Plan, RateLimitState, RequestSpec, Send, resolve_config
+from ._core import (
+    ClientCore,
+    Observer,
+    Plan,
+    RateLimitState,
+    RequestSpec,
+    Send,
+    connection_error,
+    resolve_config,
+)
 from ._paging import iterate_pages
 from .streaming import ExecutionStream
 from .types import ExecutionResult, HistoryFilters
@@ -302,10 +311,12 @@ class Executions(_Resource):
         """Every matching execution (or the newest `limit`) as the server streams it: JSON
         lines (each a whole execution) or CSV, newest first, in chunks of bytes; constant
         memory both ends."""
-        response = self._client._open_stream(rq.export_executions(
-            format=format, limit=limit, **filters))
+        spec = rq.export_executions(format=format, limit=limit, **filters)
+        response = self._client._open_stream(spec)
         try:
             yield from response.iter_bytes()
+        except httpx.HTTPError as exc:  # cut mid-way: the SDK's error, not httpx's
+            raise connection_error(exc, spec) from exc
         finally:
             response.close()
 

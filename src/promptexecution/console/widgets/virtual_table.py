@@ -170,7 +170,8 @@ class VirtualTable(Widget, can_focus=True):
 
     def action_page(self, by: int) -> None:
         step = max(self.rows_shown - 1, 1) * by
-        self.top = max(0, self.top + step)
+        last_top = max(self.source.row_count() - self.rows_shown, 0)  # no blank page at the end
+        self.top = max(0, min(self.top + step, last_top))
         self.move_to(self.cursor + step)
 
     def action_edge(self, end: int) -> None:

@@ -13,7 +13,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from ....history_cells import TITLES, cells, cost, seconds
+from ....history_cells import TITLES, cells, cost, readable, seconds
 from ...theming import theme_colour
 from ...widgets.virtual_table import Cell, Column
 
@@ -63,7 +63,7 @@ def head(execution: ExecutionResult, template_name: str | None,
     text.append(execution.status, style=f"bold {colour}")
     text.append(f"  {execution.execution_id}", style="bold")
     if execution.template_id:
-        text.append(f"\n{template_name or execution.template_id}")
+        text.append(f"\n{readable(template_name or execution.template_id)}")
         if execution.template_version:
             text.append(f" @ {execution.template_version}")
     else:
@@ -89,7 +89,7 @@ def error_block(execution: ExecutionResult, variables: dict[str, str]) -> Text |
     error = execution.error
     if error is None:
         return None
-    text = Text(f"{error.code}: {error.message}",
+    text = Text(readable(f"{error.code}: {error.message}"),
                 style=f"bold {theme_colour(variables, 'error', 'red')}")
     request_id = error.request_id or execution.request_id
     if request_id:
@@ -107,10 +107,10 @@ def output(execution: ExecutionResult) -> RenderableType:
             return Syntax(_json(json.loads(content)), "json", word_wrap=True,
                           background_color="default")
         except ValueError:
-            return Text(content)
+            return Text(readable(content))
     if len(content) > MARKDOWN_LIMIT:
-        return Text(content)
-    return Markdown(content)
+        return Text(readable(content))
+    return Markdown(readable(content))
 
 
 def settings(execution: ExecutionResult) -> RenderableType:
@@ -120,11 +120,12 @@ def settings(execution: ExecutionResult) -> RenderableType:
     table.add_column(overflow="fold")
     used = getattr(meta, "variables_used", None) or {}
     for name, value in used.items():
-        table.add_row(Text(f"{{{{ {name} }}}}"), Text(value if isinstance(value, str)
-                                                      else _json(value)))
+        table.add_row(Text(f"{{{{ {readable(name)} }}}}"),
+                      Text(readable(value) if isinstance(value, str) else _json(value)))
     config = (meta.model_settings if meta else None) or {}
     for key, value in sorted(config.items()):
-        table.add_row(Text(key), Text(value if isinstance(value, str) else _json(value)))
+        table.add_row(Text(readable(key)),
+                      Text(readable(value) if isinstance(value, str) else _json(value)))
     table.add_row(Text("response format"), Text(str(getattr(meta, "response_format", "text"))))
     return table
 
@@ -137,7 +138,7 @@ def sections(execution: ExecutionResult, template_name: str | None,
     if problem is not None:
         parts.append(("error", problem))
     parts.append(("output", output(execution)))
-    parts.append(("rendered prompt", Text(execution.rendered_prompt or "")))
+    parts.append(("rendered prompt", Text(readable(execution.rendered_prompt or ""))))
     parts.append(("variables and settings", settings(execution)))
     return parts
 

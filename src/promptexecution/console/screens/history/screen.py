@@ -158,17 +158,30 @@ class HistoryScreen(ModeScreen):
         self.query_one("#history-table").focus()
 
     def action_back(self) -> None:
-        """Escape: stops a running export; in the filter bar, goes back to the list; over
-        the list, the detail gives it back."""
-        if self.exporting is not None:
-            self.workers.cancel_group(self, "history-export")
-        elif self.focused is self.query_one("#history-filter"):
+        """Escape, one step back: from the filter bar to the list; from the detail over the
+        list to the list; else, when an export runs, it stops it."""
+        if self.focused is self.query_one("#history-filter"):
             self.query_one("#history-table").focus()
         elif self.has_class("-full"):
-            self.remove_class("-full")
-            if self.size.width < SIDE_BY_SIDE_MIN:
-                self.query_one("#history-detail").display = False
-            self.query_one("#history-table").focus()
+            self._leave_full()
+        elif self.exporting is not None:
+            self.workers.cancel_group(self, "history-export")
+
+    def _leave_full(self) -> None:
+        self.remove_class("-full")
+        pane = self.query_one("#history-detail", VerticalScroll)
+        pane.can_focus = False
+        if self.size.width < SIDE_BY_SIDE_MIN:
+            pane.display = False
+        self.query_one("#history-table").focus()
+
+    def _enter_full(self) -> None:
+        """The detail over the list: it takes the focus, so the arrows and PageDown scroll
+        it (j and k still step through the list)."""
+        self.add_class("-full")
+        pane = self.query_one("#history-detail", VerticalScroll)
+        pane.display = pane.can_focus = True
+        pane.focus()
 
     def key_down(self) -> None:
         if self.focused is self.query_one("#history-filter"):
@@ -349,14 +362,21 @@ class HistoryScreen(ModeScreen):
     def action_toggle_detail(self) -> None:
         """Enter: the detail beside the list, or, on a terminal too narrow for both, over it."""
         pane = self.query_one("#history-detail")
-        pane.display = not pane.display
-        self.set_class(pane.display and self.size.width < SIDE_BY_SIDE_MIN, "-full")
+        if self.has_class("-full") or pane.display:
+            self.remove_class("-full")
+            pane.display = False
+            self.query_one("#history-table").focus()
+        elif self.size.width < SIDE_BY_SIDE_MIN:
+            self._enter_full()
+        else:
+            pane.display = True
         self._detail_soon()
 
     def action_full_detail(self) -> None:
-        pane = self.query_one("#history-detail")
-        pane.display = True
-        self.toggle_class("-full")
+        if self.has_class("-full"):
+            self._leave_full()
+        else:
+            self._enter_full()
         self._detail_soon()
 
     def _detail_soon(self) -> None:
@@ -487,12 +507,15 @@ class HistoryScreen(ModeScreen):
         from .export import ExportScreen, run_export
 
         if self.exporting is not None:
-            self.notify("An export is running; Escape in its line stops it.",
+            self.notify(f"An export is running; {self.pe.hint_key('history.back')} on the list "
+                        "stops it.",
                         severity="warning")
             return
 
         def chosen(answer: tuple[str, str] | None) -> None:
             if answer is not None:
+                self.exporting = "exporting…"  # from now on: Escape stops it, x waits
+                self.show_count()
                 self.run_worker(run_export(self, *answer), group="history-export",
                                 exclusive=True, exit_on_error=False, name="exporting")
 
