@@ -15,6 +15,7 @@ TITLES = ("time", "status", "template@version", "model", "tokens", "cost", "late
 # would reach the terminal (clear the screen, set the clipboard by OSC 52).
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _LINE_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f]")
+_STRONG = re.compile(r"\*\*(\S(?:.*?\S)?)\*\*")  # **bold**, not 2**10
 _MARKDOWN_LEAD = re.compile(r"^\s*(?:#{1,6}\s+|>\s*|[-*+]\s+|\d+[.)]\s+|`{3}\w*\s+)+")
 
 
@@ -44,9 +45,9 @@ def when(stamp: str, now: datetime) -> str:
 
 def output_line(preview: str) -> str:
     """A preview as a table cell: without the Markdown that starts it (`## `, `> `, `- `, a
-    fence) or wraps it (`**`), which cost cells and say nothing in one line."""
-    line = _MARKDOWN_LEAD.sub("", preview)
-    return line.replace("**", "").replace("__", "") or preview
+    fence) or marks it bold (`**`), which cost cells and say nothing in one line."""
+    line = _STRONG.sub(r"\1", _MARKDOWN_LEAD.sub("", preview))
+    return line or preview
 
 
 def seconds(value: float | None) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any, TypeVar, Unpack
 
 import httpx
@@ -289,7 +289,7 @@ class AsyncExecutions(_AsyncResource):
                 return
 
     async def export(self, *, format: str = "jsonl", limit: int | None = None,
-                   **filters: Unpack[HistoryFilters]) -> AsyncIterator[bytes]:
+                     **filters: Unpack[HistoryFilters]) -> AsyncGenerator[bytes, None]:
         """Every matching execution (or the newest `limit`) as the server streams it: JSON
         lines (each a whole execution) or CSV, newest first, in chunks of bytes; constant
         memory both ends."""

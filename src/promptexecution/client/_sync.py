@@ -296,7 +296,7 @@ class Executions(_Resource):
         return self._client._call(spec, ExecutionList)
 
     def iterate(self, *, page_size: int = 100,
-              **filters: Unpack[HistoryFilters]) -> Iterator[ExecutionSummary]:
+                **filters: Unpack[HistoryFilters]) -> Iterator[ExecutionSummary]:
         """Every matching execution, newest first, a keyset page at a time."""
         cursor: str | None = None
         while True:
@@ -307,7 +307,7 @@ class Executions(_Resource):
                 return
 
     def export(self, *, format: str = "jsonl", limit: int | None = None,
-             **filters: Unpack[HistoryFilters]) -> Iterator[bytes]:
+               **filters: Unpack[HistoryFilters]) -> Iterator[bytes]:
         """Every matching execution (or the newest `limit`) as the server streams it: JSON
         lines (each a whole execution) or CSV, newest first, in chunks of bytes; constant
         memory both ends."""

@@ -8,7 +8,6 @@ a filter's edges are counted row by row.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -154,17 +153,6 @@ class ExecutionStore:
             where.append(f"{time_column} <= ?")
             args.append(hi)
         return " AND ".join(where), args
-
-    def list_executions(
-        self, f: ExecutionFilter, limit: int, offset: int
-    ) -> list[sqlite3.Row]:
-        clause, args = self._filter_sql(f, f.from_us, f.to_us)
-        return self.conn.execute(
-            "SELECT id, template_id, status, model, tokens_used, cost, created_us, batch_id "
-            f"FROM executions WHERE {clause} ORDER BY created_us DESC, seq DESC "
-            "LIMIT ? OFFSET ?",
-            [*args, limit, offset],
-        ).fetchall()
 
     def count_executions(self, f: ExecutionFilter) -> int:
         """Exact count: whole hours from `execution_counts`, partial edge hours from rows."""

@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Group, RenderableType
+from rich.console import RenderableType
 from rich.markdown import Markdown
 from rich.syntax import Syntax
 from rich.table import Table
@@ -162,7 +162,8 @@ def comparable(execution: ExecutionResult,
     """(output, prompt, everything else one fact per line), for a side-by-side diff."""
     meta = execution.metadata
     template = template_name or execution.template_id
-    source = f"{template} @ {execution.template_version}" if template else "(raw prompt)"
+    version = f" @ {execution.template_version}" if execution.template_version else ""
+    source = f"{template}{version}" if template else "(raw prompt)"
     facts = [f"status: {execution.status}", f"template: {source}",
              f"model: {getattr(meta, 'model', '')}",
              f"tokens: {getattr(meta, 'tokens_used', 0)}",
@@ -175,5 +176,3 @@ def comparable(execution: ExecutionResult,
     return execution.content or "", execution.rendered_prompt or "", "\n".join(facts)
 
 
-def summary_line(parts: list[tuple[str, RenderableType]]) -> Group:
-    return Group(*(body for _, body in parts))

@@ -74,8 +74,10 @@ class ExportScreen(ModalScreen[tuple[str, str] | None]):
         count = f"{self.total:,}{'+' if self.lower_bound else ''}"
         with DialogBody(classes="dialog"):
             yield Label("Export history", classes="dialog-title")
-            yield Static(escape(f"Every execution matching {self.what}: {count}, newest "
-                                "first, whole (prompt, output, variables, settings)."))
+            which = ("Every execution" if self.what == "no filter"
+                     else f"Every execution matching {self.what}")
+            yield Static(escape(f"{which}: {count}, newest first, whole (prompt, output, "
+                                "variables, settings)."))
             with RadioSet(id="export-format"):
                 yield RadioButton("JSON lines (one execution per line)", value=True,
                                   id="format-jsonl")
@@ -134,12 +136,14 @@ async def run_export(screen: HistoryScreen, fmt: str, target: str) -> None:
     counter = RowCounter(fmt)
     total = 0 if screen.rows.lower_bound else screen.rows.total  # 10,000+ is not a 100%
     shown_at = 0.0
-    done = stopped = False
+    done = stopped = created = False
     try:
         # Writes go to a thread: a full or slow disk must not stall the screen.
         out = await asyncio.to_thread(_create_private, part)
+        created = True
+        stream = client.executions.export(format=fmt, **screen.rows.filters)
         try:
-            async for chunk in client.executions.export(format=fmt, **screen.rows.filters):
+            async for chunk in stream:
                 await asyncio.to_thread(out.write, chunk)
                 counter.add(chunk)
                 now = time.monotonic()
@@ -147,6 +151,7 @@ async def run_export(screen: HistoryScreen, fmt: str, target: str) -> None:
                     shown_at = now
                     _progress(screen, counter.rows, total)
         finally:
+            await stream.aclose()  # stopped or failed: the connection goes back at once
             await asyncio.to_thread(out.close)
         await asyncio.to_thread(part.rename, path)
         done = True
@@ -159,7 +164,7 @@ async def run_export(screen: HistoryScreen, fmt: str, target: str) -> None:
     except OSError as exc:
         screen.notify(f"Export failed writing {part}: {exc}", severity="error", timeout=10)
     finally:
-        if not done:
+        if not done and created:  # a .part that was there before is not ours to remove
             with contextlib.suppress(OSError):
                 part.unlink()
             if stopped:
