@@ -140,5 +140,5 @@ def test_an_unreachable_server_is_one_line_not_a_traceback(
     monkeypatch.setenv("PE_BASE_URL", "http://127.0.0.1:9/v2")
     assert main(["history"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("pe history: ") and "Traceback" not in err and len(
-        err.splitlines()) == 1
+    assert err.startswith("pe history: Could not reach the API") and len(err.splitlines()) == 1
+    assert "None" not in err and "Traceback" not in err

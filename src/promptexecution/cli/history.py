@@ -71,8 +71,9 @@ def run(args: argparse.Namespace) -> int:
     except ConnectError as exc:
         print(f"pe history: {exc}", file=sys.stderr)
     except APIError as exc:
-        print(f"pe history: {exc.code}: {exc.message} (request {exc.request_id})",
-              file=sys.stderr)
+        said = f"{exc.code}: {exc.message}" if exc.code else exc.message
+        where = f" (request {exc.request_id})" if exc.request_id else ""
+        print(f"pe history: {said}{where}", file=sys.stderr)
     except BrokenPipeError:  # `pe history --jsonl | head`: the reader has all it wants
         sys.stderr.close()
         return 0

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 FILTER_AFTER = 0.15  # seconds typing pauses before the filter applies (then one query)
 DETAIL_AFTER = 0.08  # seconds the cursor rests before the detail follows
 SIDE_BY_SIDE_MIN = 100  # columns for the list and the detail side by side
-LIVE_EVERY = 2.0  # seconds between looks for new executions while at the top
+LIVE_EVERY = 2.0  # seconds between looks for new executions and for runs that finished
 KEEP_DETAILS = 64  # executions fetched whole, kept for j/k and back
 
 
@@ -361,10 +361,10 @@ class HistoryScreen(ModeScreen):
 
     def action_toggle_detail(self) -> None:
         """Enter: the detail beside the list, or, on a terminal too narrow for both, over it."""
-        pane = self.query_one("#history-detail")
+        pane = self.query_one("#history-detail", VerticalScroll)
         if self.has_class("-full") or pane.display:
             self.remove_class("-full")
-            pane.display = False
+            pane.display = pane.can_focus = False
             self.query_one("#history-table").focus()
         elif self.size.width < SIDE_BY_SIDE_MIN:
             self._enter_full()
