@@ -207,6 +207,20 @@ async def test_new_executions_appear_at_the_top_only_while_the_user_is_there(
         assert "↑ 1 new" in str(screen.query_one("#history-count").render())
 
 
+async def test_the_first_run_appears_in_an_empty_history(
+    console_server: ServerHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An empty list had no top row to ask above, so nothing new ever appeared in it.
+    monkeypatch.setattr(history_screen, "LIVE_EVERY", 0.2)
+    async with make_app(console_server, tmp_path).run_test(size=SIZE) as pilot:
+        app, screen = await _history(pilot)
+        assert screen.rows.total == 0
+        first = _client(console_server).post("/execute", json={"prompt": "the first"}).json()
+        await wait_for(pilot, lambda: _at_cursor(screen) == first["execution_id"])
+        assert screen.rows.total == 1
+        assert "1 execution" in str(screen.query_one("#history-count").render())
+
+
 async def test_a_run_still_going_shows_its_result_once_it_finishes(
     console_server: ServerHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

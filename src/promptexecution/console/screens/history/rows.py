@@ -186,11 +186,21 @@ class HistoryRows:
 
     async def newer(self) -> int:
         """New executions above the newest row: put on top, every index moved down by
-        their number, which is returned (0 when none, or when the top is not loaded)."""
+        their number, which is returned (0 when none, or when the top is not loaded). An
+        empty list asks for its first page again."""
         newest = self._rows.get(0)
-        if not self.loaded or newest is None or not newest.cursor:
+        if not self.loaded:
             return 0
         generation = self._generation
+        if self.total == 0:  # nothing matched yet: the first page, again
+            page = await self._fetch(limit=PAGE, **self.filters)
+            if generation != self._generation or not page.executions:
+                return 0
+            self._count(page, 0)
+            self._place(0, page.executions)
+            return len(page.executions)
+        if newest is None or not newest.cursor:
+            return 0
         arrived: list[ExecutionSummary] = []
         cursor: str | None = newest.cursor
         while cursor is not None:
