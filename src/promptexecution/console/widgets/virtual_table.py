@@ -51,6 +51,19 @@ class RowSource(Protocol):
     def wanted(self, first: int, last: int) -> None: ...
 
 
+# The keys of a list with a cursor; a widget that uses them has the actions move(by),
+# page(by), edge(0|1) and choose.
+LIST_KEYS: list[BindingType] = [
+    Binding("up", "move(-1)", show=False),
+    Binding("down", "move(1)", show=False),
+    Binding("pageup", "page(-1)", show=False),
+    Binding("pagedown", "page(1)", show=False),
+    Binding("home", "edge(0)", show=False),
+    Binding("end", "edge(1)", show=False),
+    Binding("enter", "choose", show=False),
+]
+
+
 class VirtualTable(Widget, can_focus=True):
     DEFAULT_CSS = """
     VirtualTable {
@@ -58,15 +71,7 @@ class VirtualTable(Widget, can_focus=True):
         background: $surface;
     }
     """
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "move(-1)", show=False),
-        Binding("down", "move(1)", show=False),
-        Binding("pageup", "page(-1)", show=False),
-        Binding("pagedown", "page(1)", show=False),
-        Binding("home", "edge(0)", show=False),
-        Binding("end", "edge(1)", show=False),
-        Binding("enter", "choose", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = LIST_KEYS
 
     class CursorMoved(Message):
         def __init__(self, table: VirtualTable, index: int) -> None:

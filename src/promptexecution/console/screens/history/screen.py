@@ -444,30 +444,30 @@ class HistoryScreen(ModeScreen):
             self.notify("Pick an execution first.", severity="warning")
         return row
 
+    async def _whole(self, *execution_ids: str, doing: str) -> list[ExecutionResult] | None:
+        """The executions whole, or None with the reason shown under the filter bar."""
+        try:
+            return [await self.execution(execution_id) for execution_id in execution_ids]
+        except APIError as exc:
+            self._problem(f"✗ {doing}: {describe_error(exc)}")
+            return None
+
     @work(group="history-action", exit_on_error=False, name="opening in the Playground")
     async def action_rerun(self) -> None:
         row = self._need_current()
-        if row is None:
-            return
-        try:
-            execution = await self.execution(row.execution_id)
-        except APIError as exc:
-            self._problem(f"✗ Run again: {describe_error(exc)}")
-            return
-        await self.pe.open_execution(execution)
+        found = row and await self._whole(row.execution_id, doing="Run again")
+        if found:
+            await self.pe.open_execution(found[0])
 
     @work(group="history-action", exit_on_error=False, name="copying")
     async def action_copy(self) -> None:
         from .dialogs import PickScreen
 
         row = self._need_current()
-        if row is None:
+        found = row and await self._whole(row.execution_id, doing="Copy")
+        if not found:
             return
-        try:
-            execution = await self.execution(row.execution_id)
-        except APIError as exc:
-            self._problem(f"✗ Copy: {describe_error(exc)}")
-            return
+        execution = found[0]
         parts = detail.copyable(execution)
         choice = await self.app.push_screen_wait(PickScreen(
             f"Copy from {execution.execution_id}", [what for what, _ in parts]))
@@ -495,13 +495,10 @@ class HistoryScreen(ModeScreen):
             self.notify(f"Mark one execution ({self.pe.hint_key('history.mark')}), then "
                         "highlight another to compare with it.", severity="warning")
             return
-        try:
-            left = await self.execution(self.marked)
-            right = await self.execution(row.execution_id)
-        except APIError as exc:
-            self._problem(f"✗ Compare: {describe_error(exc)}")
-            return
-        self.app.push_screen(CompareScreen(left, right, self.names))
+        found = await self._whole(self.marked, row.execution_id, doing="Compare")
+        if found:
+            left, right = found
+            self.app.push_screen(CompareScreen(left, right, self.names))
 
     def action_export(self) -> None:
         from .export import ExportScreen, run_export
