@@ -7,6 +7,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any, TypeVar, Unpack
 
 import httpx
+from httpx_sse import EventSource
 from pydantic import BaseModel
 
 from ..models import (
@@ -41,8 +42,8 @@ from ._core import (
     resolve_config,
 )
 from ._paging import aiterate_pages
-from .streaming import AsyncExecutionStream
-from .types import ExecutionResult, HistoryFilters
+from .streaming import AsyncExecutionStream, batch_event
+from .types import BatchEvent, ExecutionResult, HistoryFilters
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -344,6 +345,22 @@ class AsyncBatches(_AsyncResource):
         return aiterate_pages(
             lambda offset: self.results(batch_id, status=status, limit=page_size, offset=offset),
             lambda page: page.results)
+
+    async def watch(self, batch_id: str | None = None) -> AsyncGenerator[BatchEvent, None]:
+        """A batch's progress as the server pushes it (no polling): `progress` events on
+        every change, then `finished`, and the stream ends. Without an id: every running
+        batch of the account, on one stream that stays open."""
+        spec = rq.watch_batches(batch_id)
+        response = await self._client._open_stream(spec)
+        try:
+            async for event in EventSource(response).aiter_sse():
+                found = batch_event(event)
+                if found is not None:
+                    yield found
+        except httpx.HTTPError as exc:
+            raise connection_error(exc, spec) from exc
+        finally:
+            await response.aclose()
 
     async def cancel(self, batch_id: str) -> BatchSummary:
         return await self._client._call(rq.batch_action(batch_id, "cancel"), BatchSummary)

@@ -236,6 +236,11 @@ def get_batch(batch_id: str, part: str = "") -> RequestSpec:
     return RequestSpec("GET", f"/batch/{_id(batch_id)}{part}")
 
 
+def watch_batches(batch_id: str | None = None) -> RequestSpec:
+    """One batch's event stream, or (no id) the stream of every running batch."""
+    return RequestSpec("GET", f"/batch/{_id(batch_id)}/events" if batch_id else "/batch/events")
+
+
 def batch_results(batch_id: str, *, status: str | None = None, limit: int | None = None,
                   offset: int | None = None) -> RequestSpec:
     return RequestSpec("GET", f"/batch/{_id(batch_id)}/results",

@@ -8,6 +8,7 @@ from time import sleep
 from typing import Any, TypeVar, Unpack
 
 import httpx
+from httpx_sse import EventSource
 from pydantic import BaseModel
 
 from ..models import (
@@ -43,8 +44,8 @@ from ._core import (
     resolve_config,
 )
 from ._paging import iterate_pages
-from .streaming import ExecutionStream
-from .types import ExecutionResult, HistoryFilters
+from .streaming import ExecutionStream, batch_event
+from .types import BatchEvent, ExecutionResult, HistoryFilters
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -360,6 +361,22 @@ class Batches(_Resource):
         return iterate_pages(
             lambda offset: self.results(batch_id, status=status, limit=page_size, offset=offset),
             lambda page: page.results)
+
+    def watch(self, batch_id: str | None = None) -> Iterator[BatchEvent]:
+        """A batch's progress as the server pushes it (no polling): `progress` events on
+        every change, then `finished`, and the stream ends. Without an id: every running
+        batch of the account, on one stream that stays open."""
+        spec = rq.watch_batches(batch_id)
+        response = self._client._open_stream(spec)
+        try:
+            for event in EventSource(response).iter_sse():
+                found = batch_event(event)
+                if found is not None:
+                    yield found
+        except httpx.HTTPError as exc:
+            raise connection_error(exc, spec) from exc
+        finally:
+            response.close()
 
     def cancel(self, batch_id: str) -> BatchSummary:
         return self._client._call(rq.batch_action(batch_id, "cancel"), BatchSummary)

@@ -16,7 +16,15 @@ import httpx
 from httpx_sse import EventSource, ServerSentEvent
 
 from ..exceptions import APIError, StreamInterruptedError, error_from_body
-from .types import ExecutionCompleted, ExecutionFailed, ExecutionResult, StreamEvent, TextDelta
+from ..models import BatchProgress, BatchSummary
+from .types import (
+    BatchEvent,
+    ExecutionCompleted,
+    ExecutionFailed,
+    ExecutionResult,
+    StreamEvent,
+    TextDelta,
+)
 
 if TYPE_CHECKING:
     from ._async import AsyncPromptExecutionClient
@@ -214,3 +222,17 @@ class ExecutionStream:
 
     def get_text(self) -> str:
         return self.final_execution().content or ""
+
+
+def batch_event(event: ServerSentEvent) -> BatchEvent | None:
+    """A watched batch's server-sent event as a BatchEvent; the server's `error` event (it is
+    shutting down) raises it; anything else is skipped."""
+    if event.event == "progress":
+        progress = BatchProgress.model_validate_json(event.data)
+        return BatchEvent("progress", progress.batch_id, progress=progress)
+    if event.event == "finished":
+        batch = BatchSummary.model_validate_json(event.data)
+        return BatchEvent("finished", batch.batch_id, batch=batch)
+    if event.event == "error":
+        raise error_from_body(503, json.loads(event.data), {})
+    return None

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, TypedDict
 
 from ..exceptions import APIError
-from ..models import Execution
+from ..models import BatchProgress, BatchSummary, Execution
 
 
 class ExecutionResult(Execution):
@@ -67,6 +67,17 @@ class ExecutionFailed:
 
 
 StreamEvent = TextDelta | ExecutionCompleted | ExecutionFailed
+
+
+@dataclass(frozen=True)
+class BatchEvent:
+    """One event of a watched batch: `progress` (its counts, throughput, ETA and errors, as
+    `batches.progress` gives them) whenever they change, then `finished` (the batch)."""
+
+    kind: str  # "progress" or "finished"
+    batch_id: str
+    progress: BatchProgress | None = None
+    batch: BatchSummary | None = None
 
 
 class HistoryFilters(TypedDict, total=False):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -18,7 +20,8 @@ from ..core.http import ctx_of, json_response, pagination, parse_body, principal
 from ..core.idempotency import Idempotency
 from ..core.jsonfast import dumps
 from ..core.openapi import body_schema, errors
-from ..executions.service import check_source
+from ..executions.service import check_source, sse
+from ..executions.sse import EventStreamResponse
 from ..templates.rendering import resolve_variables
 from ..webhooks.targets import TargetRefused
 from .runner import DEFAULT_MAX_CONCURRENT, BatchRunner
@@ -30,6 +33,12 @@ if TYPE_CHECKING:
 router = APIRouter()
 ENDPOINT = "POST /v2/batch"
 MAX_LISTED_ERRORS = 100
+WATCH_EVERY = 0.25  # seconds between looks at a watched batch, in process: clients poll nothing
+FINISHED = ("completed", "failed", "cancelled")
+WATCH_RESPONSES: dict[int | str, dict[str, Any]] = {200: {
+    "description": "Server-sent events: `progress` (the body of `/progress`) whenever the "
+                   "counts or the status change, then `finished` (the batch) when it ends",
+    "content": {"text/event-stream": {}}}}
 PRIORITY_NAMES = {0: "low", 1: "normal", 2: "high"}
 
 
@@ -223,6 +232,43 @@ async def list_batches(
                           "pagination": pagination(total, limit, offset, len(rows))})
 
 
+@router.get("/v2/batch/events", tags=["batches"], summary="Watch every running batch",
+            responses=WATCH_RESPONSES)
+async def watch_batches(request: Request) -> Response:
+    """One stream for all the account's running batches (so watching twenty costs one
+    connection): `progress` for each when it starts running or changes, `finished` when
+    one ends. It stays open until the client leaves; a batch submitted later joins it."""
+    ctx = ctx_of(request)
+    account_id = principal_of(request).account.id
+    runner, base = runner_of(request), public_base(request)
+
+    async def events() -> AsyncIterator[bytes]:
+        last: dict[str, tuple[Any, ...]] = {}
+        ended: set[str] = set()
+        since = to_micros(ctx.clock())
+        while True:
+            # Those that ended since the last look count too: a short batch may start and
+            # end between two looks, and a watcher must still hear that it finished.
+            looked_at = to_micros(ctx.clock())
+            rows = ctx.batch_store.watched_of(account_id, since)
+            ended &= {row.id for row in rows}
+            for row in rows:
+                if row.id in ended:
+                    continue
+                seen = (row.status, row.completed, row.failed, row.pending, row.cancelled)
+                if last.get(row.id) != seen:
+                    last[row.id] = seen
+                    yield sse("progress", progress_of(ctx, runner, row))
+                if row.status in FINISHED:
+                    ended.add(row.id)
+                    del last[row.id]
+                    yield sse("finished", _summary(row, base))
+            since = looked_at - 1_000_000  # a second's margin for a slow commit
+            await asyncio.sleep(WATCH_EVERY)
+
+    return _event_stream(request, events())
+
+
 @router.get("/v2/batch/{batch_id}", tags=["batches"], summary="One batch")
 async def get_batch(request: Request, batch_id: str) -> Response:
     ctx = ctx_of(request)
@@ -234,7 +280,12 @@ async def get_batch(request: Request, batch_id: str) -> Response:
 async def progress(request: Request, batch_id: str) -> Response:
     ctx = ctx_of(request)
     row = find_batch(ctx, principal_of(request).account.id, batch_id)
-    live = runner_of(request).live.get(batch_id)
+    return json_response(progress_of(ctx, runner_of(request), row))
+
+
+def progress_of(ctx: ServerContext, runner: BatchRunner, row: BatchRow) -> dict[str, Any]:
+    """What `/progress` answers and a watcher's `progress` event carries."""
+    live = runner.live.get(row.id)
     done = row.completed + row.failed
     if live is not None:
         per_second = live.throughput(time.monotonic())
@@ -242,14 +293,14 @@ async def progress(request: Request, batch_id: str) -> Response:
         per_second = done / ((row.finished_us - row.started_us) / 1e6)
     else:
         per_second = 0.0
-    if row.status in ("completed", "failed", "cancelled"):
+    if row.status in FINISHED:
         eta = row.finished_us and iso(from_micros(row.finished_us))
     elif per_second > 0:
         eta = iso(ctx.clock() + timedelta(seconds=row.pending / per_second))
     else:
         eta = None
-    errors = ctx.batch_store.errors(batch_id, MAX_LISTED_ERRORS)
-    return json_response({
+    errors = ctx.batch_store.errors(row.id, MAX_LISTED_ERRORS)
+    return {
         "batch_id": row.id,
         "status": row.status,
         "progress": {"completed": row.completed, "failed": row.failed,
@@ -261,7 +312,45 @@ async def progress(request: Request, batch_id: str) -> Response:
         },
         "errors": [{"item_id": e["item_id"], "error_code": e["error_code"],
                     "retry_eligible": bool(e["retry_eligible"])} for e in errors],
-    })
+    }
+
+
+@router.get("/v2/batch/{batch_id}/events", tags=["batches"], summary="Watch a batch",
+            responses=WATCH_RESPONSES)
+async def watch_batch(request: Request, batch_id: str) -> Response:
+    """One stream per batch: a `progress` event at once and on every change, a `finished`
+    event when it ends (at once for a finished batch), then the stream closes."""
+    ctx = ctx_of(request)
+    find_batch(ctx, principal_of(request).account.id, batch_id)  # a 404 before the stream
+    runner, base = runner_of(request), public_base(request)
+
+    async def events() -> AsyncIterator[bytes]:
+        last: tuple[Any, ...] | None = None
+        while True:
+            row = ctx.batch_store.get_any(batch_id)
+            if row is None:
+                return
+            seen = (row.status, row.completed, row.failed, row.pending, row.cancelled)
+            if seen != last:
+                last = seen
+                yield sse("progress", progress_of(ctx, runner, row))
+            if row.status in FINISHED:
+                yield sse("finished", _summary(row, base))
+                return
+            await asyncio.sleep(WATCH_EVERY)
+
+    return _event_stream(request, events())
+
+
+def _event_stream(request: Request, events: AsyncIterator[bytes]) -> Response:
+    ctx = ctx_of(request)
+    stopped = ApiError("service_unavailable", "SERVER_SHUTTING_DOWN",
+                       "The server is shutting down; the batch goes on when it is back. "
+                       "Watch again in a moment", headers={"Retry-After": "1"})
+    request_id = request.state.request_id
+    return EventStreamResponse(
+        events, ping_interval=ctx.config.ping_interval, stopping=ctx.stopping.event,
+        farewell=lambda: sse("error", stopped.body(request_id, ctx.timestamp())))
 
 
 @router.get("/v2/batch/{batch_id}/results", tags=["batches"], summary="Results, input order")

@@ -137,6 +137,15 @@ class BatchStore:
         ).fetchall()
         return [self._row(r) for r in rows], int(total[0])
 
+    def watched_of(self, account_id: str, finished_since_us: int) -> list[BatchRow]:
+        """An account's batches still running, and those that ended since a moment."""
+        rows = self.conn.execute(
+            "SELECT * FROM batches WHERE account_id=? AND (status IN "
+            "('queued', 'processing', 'cancelling') OR finished_us >= ?) "
+            "ORDER BY created_us", (account_id, finished_since_us)
+        ).fetchall()
+        return [self._row(r) for r in rows]
+
     def unfinished(self) -> list[BatchRow]:
         rows = self.conn.execute(
             "SELECT * FROM batches WHERE status IN ('queued', 'processing', 'cancelling') "

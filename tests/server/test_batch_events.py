@@ -1,0 +1,110 @@
+"""Watching batches without polling: a server-sent event stream per batch, and one for every
+running batch of the account; and the SDK's `batches.watch`, async and sync."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import httpx
+
+from promptexecution import PromptExecutionClient
+from promptexecution.client import AsyncPromptExecutionClient
+from tests.conftest import ServerHandle, assert_error
+from tests.server.test_batch import submit, wait_for
+
+SLOW = {"simulate": {"latency_ms": 40}}
+
+
+def _events(response: httpx.Response) -> list[tuple[str, dict[str, Any]]]:
+    """(event, data) of a stream, read to its end."""
+    found, kind = [], ""
+    for line in response.iter_lines():
+        if line.startswith("event: "):
+            kind = line[7:]
+        elif line.startswith("data: "):
+            found.append((kind, json.loads(line[6:])))
+    return found
+
+
+def test_a_batch_stream_pushes_progress_on_change_then_the_finished_batch(
+    server: ServerHandle,
+) -> None:
+    with server.client(server.make_key("professional")) as c:
+        batch = submit(c, {"prompt": "item {n}", "inputs": [{"variables": {"n": i}}
+                                                            for i in range(12)],
+                           "model_config": {"simulate": {"latency_ms": 150}},
+                           "processing_options": {"max_concurrent": 2}})
+        with c.stream("GET", f"/batch/{batch['batch_id']}/events") as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            events = _events(response)
+        kinds = [kind for kind, _ in events]
+        assert kinds[-1] == "finished" and set(kinds[:-1]) == {"progress"}
+        assert len(kinds) >= 4  # it moved several times while being watched
+        done = [data["progress"]["completed"] + data["progress"]["failed"]
+                for kind, data in events if kind == "progress"]
+        assert done == sorted(done) and done[-1] == 12  # each change once, in order
+        assert events[-2][1] == c.get(f"/batch/{batch['batch_id']}/progress").json()
+        assert events[-1][1]["batch_id"] == batch["batch_id"]
+        assert events[-1][1]["status"] == "completed"
+        # A finished batch: its last progress and the batch, at once.
+        with c.stream("GET", f"/batch/{batch['batch_id']}/events") as response:
+            assert [kind for kind, _ in _events(response)] == ["progress", "finished"]
+        assert_error(c.get("/batch/batch_nope/events"), 404, "not_found_error",
+                     "BATCH_NOT_FOUND")
+
+
+def test_one_stream_watches_every_running_batch_of_the_account(server: ServerHandle) -> None:
+    key = server.make_key("professional")
+    other = server.make_key("professional")  # another account: never on this stream
+    seen: list[tuple[str, dict[str, Any]]] = []
+    ready = threading.Event()
+
+    def watch() -> None:
+        with server.client(key) as c, c.stream("GET", "/batch/events") as response:
+            ready.set()
+            kind = ""
+            for line in response.iter_lines():
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: "):
+                    seen.append((kind, json.loads(line[6:])))
+                    if sum(k == "finished" for k, _ in seen) == 3:
+                        return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    assert ready.wait(10)
+    with server.client(key) as c, server.client(other) as o:
+        ids = [submit(c, {"prompt": "x {n}", "inputs": [{"variables": {"n": i}}
+                                                       for i in range(6)],
+                          "model_config": SLOW})["batch_id"] for _ in range(3)]
+        theirs = submit(o, {"prompt": "y", "inputs": [{"variables": {}}]})["batch_id"]
+        for batch_id in ids:
+            wait_for(c, batch_id)
+    watcher.join(20)
+    assert not watcher.is_alive()
+    finished = [data["batch_id"] for kind, data in seen if kind == "finished"]
+    assert sorted(finished) == sorted(ids)
+    assert theirs not in {data["batch_id"] for _, data in seen}
+    for batch_id in ids:  # each batch's last progress before its end is complete
+        last = [d for k, d in seen if k == "progress" and d["batch_id"] == batch_id][-1]
+        assert last["progress"]["completed"] == 6 and last["status"] == "completed"
+
+
+async def test_the_sdk_watches_a_batch_async_and_sync(server: ServerHandle) -> None:
+    key = server.make_key("professional")
+    inputs = [{"variables": {"n": i}} for i in range(8)]
+    async with AsyncPromptExecutionClient(api_key=key, base_url=server.base_url) as client:
+        batch = await client.batches.submit(inputs, prompt="n {n}", model_config=SLOW)
+        events = [event async for event in client.batches.watch(batch.batch_id)]
+    assert events[-1].kind == "finished" and events[-1].batch is not None
+    assert events[-1].batch.status == "completed"
+    progress = [e.progress for e in events if e.kind == "progress"]
+    assert progress and all(p is not None for p in progress)
+    assert progress[-1] is not None and progress[-1].progress.completed == 8
+    with PromptExecutionClient(api_key=key, base_url=server.base_url) as sync:
+        again = list(sync.batches.watch(batch.batch_id))  # finished: two events at once
+    assert [e.kind for e in again] == ["progress", "finished"]
+    assert again[0].batch_id == batch.batch_id
