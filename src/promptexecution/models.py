@@ -462,6 +462,11 @@ class BatchItemResult(_Response):
     metadata: dict[str, Any] = Field(default_factory=dict)
     error: dict[str, Any] | None = None
     execution_id: str | None = None
+    attempts: int | None = None
+    retry_eligible: bool | None = None
+    # Beyond the spec: what each run before a retry said, oldest first ({status, error_code,
+    # attempts, retried_at, result}); a retried item keeps its earlier failure.
+    earlier_attempts: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class BatchResults(_Response):

@@ -158,6 +158,20 @@ def test_failures_cancel_and_retry(server: ServerHandle) -> None:
         assert retried["retried_items"] == 3
         again = wait_for(c, failing["batch_id"])
         assert again["progress"]["failed"] == 3 and again["progress"]["pending"] == 0
+        # Each retried item keeps what its earlier run said; one never retried has none.
+        items = c.get(f"/batch/{failing['batch_id']}/results").json()["results"]
+        earlier = [item["earlier_attempts"] for item in items]
+        assert all(len(runs) == 1 for runs in earlier), items
+        first = earlier[0][0]
+        assert first["status"] == "failed" and first["error_code"] == "MODEL_PROVIDER_ERROR"
+        assert first["result"]["error"]["code"] == "MODEL_PROVIDER_ERROR"
+        assert first["attempts"] >= 1 and first["retried_at"].endswith("Z")
+        assert c.post(f"/batch/{failing['batch_id']}/retry").json()["retried_items"] == 3
+        wait_for(c, failing["batch_id"])
+        items = c.get(f"/batch/{failing['batch_id']}/results").json()["results"]
+        assert all(len(item["earlier_attempts"]) == 2 for item in items)  # oldest first
+        policy_items = c.get(f"/batch/{policy['batch_id']}/results").json()["results"]
+        assert "earlier_attempts" not in policy_items[0]
 
         slow = submit(c, {"prompt": "slow {n}",
                           "inputs": [{"variables": {"n": i}} for i in range(40)],

@@ -373,6 +373,8 @@ async def results(
         if r["status"] == "failed":
             item["retry_eligible"] = bool(r["retry_eligible"])
         item["attempts"] = r["attempts"]
+        if r["earlier"]:  # runs before a retry, oldest first: what each one said
+            item["earlier_attempts"] = json.loads(r["earlier"])
         items.append(item)
     done = row.completed + row.failed
     return json_response({

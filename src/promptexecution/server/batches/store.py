@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.clock import from_micros, iso
 from ..core.jsonfast import dumps
 from ..db.connection import Database
 from ..executions.store import ExecutionStore
@@ -213,7 +214,8 @@ class BatchStore:
         return int(n)
 
     def requeue_failed(self, batch_id: str, now_us: int) -> int:
-        """Failed, retry-eligible items go back to pending (their old results dropped)."""
+        """Failed, retry-eligible items go back to pending; each one's failed result moves
+        to its `earlier` attempts."""
         with self.database.transaction("IMMEDIATE") as db:
             rows = db.execute(
                 "SELECT seq, result FROM batch_items WHERE batch_id=? AND status='failed' "
@@ -227,9 +229,12 @@ class BatchStore:
                 tokens += meta.get("tokens_used", 0)
                 seconds += meta.get("execution_time", 0.0)
             db.execute(
-                "UPDATE batch_items SET status='pending', result=NULL, error_code=NULL, "
-                "retry_eligible=NULL, updated_us=? WHERE batch_id=? AND status='failed' "
-                "AND retry_eligible=1", (now_us, batch_id),
+                "UPDATE batch_items SET earlier=json_insert(COALESCE(earlier, '[]'), '$[#]', "
+                "json_object('status', status, 'error_code', error_code, 'attempts', attempts, "
+                "'retried_at', ?, 'result', json(result))), status='pending', result=NULL, "
+                "error_code=NULL, retry_eligible=NULL, updated_us=? "
+                "WHERE batch_id=? AND status='failed' AND retry_eligible=1",
+                (iso(from_micros(now_us)), now_us, batch_id),
             )
             db.execute(
                 "UPDATE batches SET failed=failed-?, total_cost=total_cost-?, "
@@ -247,7 +252,7 @@ class BatchStore:
             args.append(status)
         total = self.conn.execute(f"SELECT COUNT(*) FROM batch_items WHERE {where}", args)
         rows = self.conn.execute(
-            f"SELECT seq, item_id, status, result, error_code, retry_eligible, attempts "
+            f"SELECT seq, item_id, status, result, error_code, retry_eligible, attempts, earlier "
             f"FROM batch_items WHERE {where} ORDER BY seq LIMIT ? OFFSET ?",
             [*args, limit, offset],
         ).fetchall()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE accounts (
@@ -207,6 +207,12 @@ MIGRATIONS: dict[int, str] = {
     CREATE INDEX executions_by_model ON executions(account_id, model, created_us);
     -- Full-text search lives in a second database (executions/text_index.py), filled off
     -- the request path by a low-priority thread that reads new rows by seq.
+    """,
+    10: """
+    -- An item's earlier attempts: a retry keeps what each failed run said (a JSON array of
+    -- {status, error_code, attempts, retried_at, result}), so a retried item never loses
+    -- its earlier failure.
+    ALTER TABLE batch_items ADD COLUMN earlier TEXT;
     """,
 }
 
