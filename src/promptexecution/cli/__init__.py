@@ -67,10 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     revoke = keys_sub.add_parser("revoke", help="revoke a key by id or shown prefix")
     revoke.add_argument("key", help="key id (key_...) or its shown prefix")
     revoke.add_argument("--data-dir")
-    from . import history, templates
+    from . import batch, history, templates
 
     templates.add_parser(sub)
     history.add_parser(sub)
+    batch.add_parser(sub)
     return parser
 
 
@@ -97,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         from . import history
 
         return history.run(args)
+    if args.command == "batch":
+        from . import batch
+
+        return batch.run(args)
     if args.command == "config":
         from ..console.config import config_path
 
