@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 
@@ -73,3 +74,62 @@ def test_results_retry_and_cancel(
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert len(rows) == 3 and rows[0]["error_code"] == "MODEL_PROVIDER_ERROR"
     assert rows[0]["retries"] == "1"
+
+
+TYPED = {"name": "typed_rows", "prompt": "{{ who }} x{{ times }} {{ loud }}", "variables": [
+    {"name": "who", "type": "string", "required": True},
+    {"name": "times", "type": "integer", "required": True},
+    {"name": "loud", "type": "boolean", "default": False}]}
+
+
+def test_submit_checks_every_row_first_and_sends_nothing_while_one_is_wrong(
+    server: ServerHandle, key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with server.client(key) as c:
+        assert c.post("/templates", json=TYPED).status_code == 201
+        bad = tmp_path / "bad.csv"
+        bad.write_text("id,person,times,loud\na,Ada,3,yes\nb,,2,no\na,Bo,two,maybe\n")
+        assert main(["batch", "submit", str(bad), "--template", "typed_rows",
+                     "--map", "person=who"]) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert err[:4] == ["  row 2 (b): who: required, and not given",
+                           "  row 3 (a): times: 'two' is not a whole number",
+                           "  row 3 (a): loud: 'maybe' is not true or false",
+                           "  row 3 (a): id 'a' is also on row 1"]
+        assert err[-1].endswith("nothing was sent")
+        assert c.get("/batch").json()["pagination"]["total"] == 0  # nothing was sent
+        good = tmp_path / "good.csv"
+        good.write_text("person,times,loud,note\nAda,3,yes,x\nBo,2,,y\n")
+        assert main(["batch", "submit", str(good), "--template", "typed_rows",
+                     "--map", "person=who", "--watch"]) == 0
+        out = capsys.readouterr()
+        assert "columns no variable takes: note" in out.err
+        batch_id = out.out.splitlines()[0]
+        results = c.get(f"/batch/{batch_id}/results").json()["results"]
+        assert [r["status"] for r in results] == ["completed", "completed"]
+        lines = tmp_path / "rows.jsonl"
+        lines.write_text('{"id": "r1", "variables": {"who": "Cy", "times": 1}}\n\n'
+                         '{"who": "Di", "times": 2, "loud": true}\n')
+        assert main(["batch", "submit", str(lines), "--template", "typed_rows"]) == 0
+        sent = capsys.readouterr().out.strip()
+        wait_for(c, sent)
+        ids = [r["item_id"] for r in c.get(f"/batch/{sent}/results").json()["results"]]
+        assert ids[0] == "r1" and len(ids) == 2
+    assert main(["batch", "submit", str(good), "--template", "typed_rows",
+                 "--map", "person=nobody"]) == 2
+    assert "has no variable 'nobody'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("line", "problem"), [
+    ("not json", "not valid JSON"),
+    ("[1, 2]", "a line must be a JSON object"),
+    ('{"who": 5, "times": 1}', "who: must be a string, not int"),
+    ('{"who": "x", "times": true}', "times: must be an integer, not bool"),
+])
+def test_a_bad_json_line_is_named_with_why(tmp_path: Path, line: str, problem: str) -> None:
+    from promptexecution.batch_file import load
+
+    path = tmp_path / "rows.jsonl"
+    path.write_text(line + "\n")
+    found = load(path, TYPED["variables"])  # type: ignore[arg-type]
+    assert not found.inputs and problem in str(found.problems[0])

@@ -1,12 +1,13 @@
 """`pe batch list|watch|cancel|retry|results`: batches at a prompt. `watch` follows the
 server's event stream (no polling): a progress bar on a terminal, a plain line per change
-when not on one; it exits 1 when any item failed, so scripts can tell. (`pe batch submit`,
-with local validation, is still to come.)"""
+when not on one; it exits 1 when any item failed, so scripts can tell. `submit` checks the
+file locally first (batch_file.py) and sends nothing while a row is wrong."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .connect import ConnectError, connected
@@ -23,6 +24,17 @@ EXPORT_FIELDS = ("item_id", "status", "execution_id", "content", "error_code", "
 def add_parser(sub: Any) -> None:
     batch = sub.add_parser("batch", help="list, watch, cancel and retry batches; their results")
     batch_sub = batch.add_subparsers(dest="batch_command", required=True)
+    send = batch_sub.add_parser("submit", help="run a template over every row of a JSONL or "
+                                                "CSV file (checked here first)")
+    send.add_argument("file", type=Path)
+    send.add_argument("--template", required=True, help="the template's name or id")
+    send.add_argument("--version", help="a version of it (default: the current one)")
+    send.add_argument("--map", action="append", default=[], metavar="COLUMN=VARIABLE",
+                      help="a column whose name is not the variable's (repeatable)")
+    send.add_argument("--model", help="the model (default: the template's)")
+    send.add_argument("--watch", action="store_true", help="then follow it until it ends")
+    send.add_argument("--show", type=int, default=20, metavar="N",
+                      help="how many bad rows to list (default 20)")
     listing = batch_sub.add_parser("list", help="batches, newest first")
     listing.add_argument("--status", choices=STATUSES)
     listing.add_argument("-n", type=int, default=20, metavar="N", help="how many (default 20)")
@@ -45,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         with connected(args.profile) as client:
             command = args.batch_command
+            if command == "submit":
+                return _submit(client, args)
             if command == "list":
                 return _list(client, args.status, args.n)
             if command == "watch":
@@ -65,6 +79,44 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.close()
         return 0
     return 1
+
+
+def _submit(client: SyncPromptExecutionClient, args: argparse.Namespace) -> int:
+    from .. import batch_file
+
+    mapping = {}
+    for pair in args.map:
+        column, equals, variable = pair.partition("=")
+        if not (equals and column and variable):
+            print(f"pe batch submit: --map takes COLUMN=VARIABLE, not {pair!r}", file=sys.stderr)
+            return 2
+        mapping[column] = variable
+    template = client.templates.get(args.template)
+    if args.version:
+        template = client.templates.get_version(template.template_id, args.version)
+    declared = [dict(v) for v in template.variables]  # name, type, required, default
+    try:
+        checked = batch_file.load(args.file, declared, mapping)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        print(f"pe batch submit: {exc}", file=sys.stderr)
+        return 2
+    if checked.problems:
+        for problem in checked.problems[:args.show]:
+            print(f"  {problem}", file=sys.stderr)
+        more = len(checked.problems) - args.show
+        print((f"  … and {more:,} more\n" if more > 0 else "")
+              + f"pe batch submit: {len(checked.problems):,} problem(s) in {args.file}; "
+              "nothing was sent", file=sys.stderr)
+        return 2
+    note = f"; columns no variable takes: {', '.join(checked.unmapped)}" if checked.unmapped \
+        else ""
+    print(f"{args.file}: {len(checked.inputs):,} rows, {checked.size / 2**20:,.1f} MiB, "
+          f"checked against {template.name} {template.version}{note}", file=sys.stderr)
+    submitted = client.batches.submit(
+        checked.inputs, template_id=template.template_id, template_version=template.version,
+        model_config={"model": args.model} if args.model else None)
+    print(submitted.batch_id)
+    return _watch(client, submitted.batch_id) if args.watch else 0
 
 
 def _list(client: SyncPromptExecutionClient, status: str | None, n: int) -> int:

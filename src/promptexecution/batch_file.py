@@ -1,0 +1,178 @@
+"""A batch from a file, checked before anything is sent: JSON lines or CSV rows, their columns
+mapped to a template's variables (same names match by themselves), every value checked
+against the variable's type, ids unique, and no more rows than a batch takes. Used by
+`pe batch submit` (and, next, the Batches screen). Stdlib only.
+
+A JSON line is either `{"id": ..., "variables": {...}}` (the API's input) or a flat object
+whose keys are columns. CSV values are text, read as the variable's type: `42` for an
+integer, `0.5` for a number, `true`/`false`/`yes`/`no`/`1`/`0` for a boolean, JSON for an
+array or object; an empty cell is a value not given.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .models import MAX_BATCH_ITEMS
+
+ID_COLUMN = "id"
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    row: int  # 1-based: the line of a JSONL file, the record of a CSV file (header not counted)
+    item_id: str | None
+    message: str
+
+    def __str__(self) -> str:
+        named = f" ({self.item_id})" if self.item_id else ""
+        return f"row {self.row}{named}: {self.message}"
+
+
+@dataclass
+class BatchFile:
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[RowProblem] = field(default_factory=list)
+    rows: int = 0
+    size: int = 0  # bytes
+    unmapped: list[str] = field(default_factory=list)  # columns no variable takes
+
+
+def load(path: Path, variables: Sequence[Mapping[str, Any]],
+         mapping: Mapping[str, str] | None = None) -> BatchFile:
+    """Reads and checks `path` (`.csv` is CSV, anything else JSON lines). `variables` are the
+    template's declared ones (name, type, required, default); `mapping` is column -> variable
+    for the columns whose names differ."""
+    declared = {spec["name"]: spec for spec in variables}
+    mapping = dict(mapping or {})
+    for column, name in mapping.items():
+        if name not in declared:
+            raise ValueError(f"--map {column}={name}: the template has no variable {name!r} "
+                             f"(it has {', '.join(sorted(declared)) or 'none'})")
+    found = BatchFile(size=path.stat().st_size)
+    seen_ids: dict[str, int] = {}
+    columns_seen: set[str] = set()
+    for row, columns, problem in _rows(path):
+        found.rows = row
+        if problem:
+            found.problems.append(RowProblem(row, None, problem))
+            continue
+        item_id = columns.pop(ID_COLUMN, None)
+        item_id = None if item_id in (None, "") else str(item_id)
+        columns_seen.update(columns)
+        values, problems = _values(columns, declared, mapping, from_text=path.suffix == ".csv")
+        if item_id is not None:
+            if item_id in seen_ids:
+                problems.append(f"id {item_id!r} is also on row {seen_ids[item_id]}")
+            else:
+                seen_ids[item_id] = row
+        if problems:
+            found.problems += [RowProblem(row, item_id, message) for message in problems]
+        else:
+            found.inputs.append({"id": item_id, "variables": values} if item_id
+                                else {"variables": values})
+    if found.rows > MAX_BATCH_ITEMS:
+        found.problems.insert(0, RowProblem(found.rows, None, f"the file has {found.rows:,} "
+                                            f"rows; a batch takes at most {MAX_BATCH_ITEMS:,}"))
+    if found.rows == 0:
+        found.problems.append(RowProblem(0, None, "the file has no rows"))
+    taken = set(declared) | set(mapping)
+    found.unmapped = sorted(columns_seen - taken)
+    return found
+
+
+def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any], str | None]]:
+    """(row number, columns, problem) per row."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        if path.suffix == ".csv":
+            for row, record in enumerate(csv.DictReader(handle), start=1):
+                if None in record:  # more cells than the header has names
+                    yield row, {}, "more cells than the header has columns"
+                else:
+                    yield row, {k: v for k, v in record.items() if v is not None}, None
+            return
+        row = 0
+        for line in handle:
+            if not line.strip():
+                continue
+            row += 1
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield row, {}, f"not valid JSON ({exc.msg} at column {exc.colno})"
+                continue
+            if not isinstance(value, dict):
+                yield row, {}, "a line must be a JSON object"
+            elif isinstance(value.get("variables"), dict):
+                yield row, {ID_COLUMN: value.get("id"), **value["variables"]}, None
+            else:
+                yield row, value, None
+
+
+def _values(columns: Mapping[str, Any], declared: Mapping[str, Mapping[str, Any]],
+            mapping: Mapping[str, str], from_text: bool) -> tuple[dict[str, Any], list[str]]:
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    wrong: set[str] = set()
+    for column, raw in columns.items():
+        name = mapping.get(column, column)
+        spec = declared.get(name)
+        if spec is None or raw is None or (from_text and raw == ""):
+            continue  # a column no variable takes, or a value not given
+        kind = spec.get("type", "string")
+        value, problem = _typed(raw, kind) if from_text else _checked(raw, kind)
+        if problem:
+            problems.append(f"{name}: {problem}")
+            wrong.add(name)
+        else:
+            values[name] = value
+    for name, spec in declared.items():
+        if (spec.get("required") and spec.get("default") is None and name not in values
+                and name not in wrong):
+            problems.append(f"{name}: required, and not given")
+    return values, problems
+
+
+def _typed(text: str, kind: str) -> tuple[Any, str | None]:
+    """A CSV cell as the variable's type."""
+    if kind == "string":
+        return text, None
+    if kind == "integer":
+        return (int(text), None) if _INTEGER.fullmatch(text.strip()) else (
+            None, f"{text!r} is not a whole number")
+    if kind == "number":
+        try:
+            number = float(text)
+        except ValueError:
+            return None, f"{text!r} is not a number"
+        return (number, None) if number == number and abs(number) != float("inf") else (
+            None, f"{text!r} is not a finite number")
+    if kind == "boolean":
+        flag = _BOOLEANS.get(text.strip().lower())
+        return (flag, None) if flag is not None else (
+            None, f"{text!r} is not true or false")
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return None, f"not valid JSON for an {kind}"
+    return _checked(parsed, kind)
+
+
+def _checked(value: Any, kind: str) -> tuple[Any, str | None]:
+    """A JSON value against the variable's type, as the server checks it."""
+    ok = {"string": isinstance(value, str),
+          "integer": isinstance(value, int) and not isinstance(value, bool),
+          "number": isinstance(value, int | float) and not isinstance(value, bool),
+          "boolean": isinstance(value, bool),
+          "array": isinstance(value, list),
+          "object": isinstance(value, dict)}.get(kind, True)
+    return (value, None) if ok else (None, f"must be {'an' if kind[0] in 'aeiou' else 'a'} "
+                                           f"{kind}, not {type(value).__name__}")
