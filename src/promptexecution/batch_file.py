@@ -176,3 +176,35 @@ def _checked(value: Any, kind: str) -> tuple[Any, str | None]:
           "object": isinstance(value, dict)}.get(kind, True)
     return (value, None) if ok else (None, f"must be {'an' if kind[0] in 'aeiou' else 'a'} "
                                            f"{kind}, not {type(value).__name__}")
+
+
+OUTPUT_GUESS = 500  # tokens per row when neither the request nor the template caps them
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    dollars: float
+    input_tokens: int  # per row, on average
+    output_tokens: int  # per row: the max_tokens cap, else OUTPUT_GUESS
+    capped: bool  # output_tokens is a cap (the cost is at most this), not a guess
+
+    def words(self, rows: int, model: str) -> str:
+        kind = "at most" if self.capped else "about"
+        return (f"{kind} ${self.dollars:,.4f}: {rows:,} rows x ~{self.input_tokens:,} input + "
+                f"{'≤' if self.capped else '~'}{self.output_tokens:,} output tokens at "
+                f"{model}'s prices")
+
+
+def estimate(inputs: Sequence[Mapping[str, Any]], prompt: str, max_tokens: int | None,
+             input_price_per_million: float, output_price_per_million: float) -> CostEstimate:
+    """What the batch may cost before it is sent: input tokens from the prompt and each row's
+    values at ~4 characters a token; output tokens from the max_tokens cap when there is one."""
+    characters = sum(len(prompt) + sum(len(v if isinstance(v, str) else json.dumps(v))
+                                       for v in item.get("variables", {}).values())
+                     for item in inputs)
+    rows = max(len(inputs), 1)
+    input_tokens = characters // 4 // rows + 1
+    output_tokens = max_tokens or OUTPUT_GUESS
+    dollars = (characters / 4 * input_price_per_million
+               + output_tokens * len(inputs) * output_price_per_million) / 1_000_000
+    return CostEstimate(dollars, input_tokens, output_tokens, capped=max_tokens is not None)

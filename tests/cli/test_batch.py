@@ -104,6 +104,7 @@ def test_submit_checks_every_row_first_and_sends_nothing_while_one_is_wrong(
                      "--map", "person=who", "--watch"]) == 0
         out = capsys.readouterr()
         assert "columns no variable takes: note" in out.err
+        assert "estimated cost: about $" in out.err and "2 rows x ~" in out.err
         batch_id = out.out.splitlines()[0]
         results = c.get(f"/batch/{batch_id}/results").json()["results"]
         assert [r["status"] for r in results] == ["completed", "completed"]
@@ -133,3 +134,17 @@ def test_a_bad_json_line_is_named_with_why(tmp_path: Path, line: str, problem: s
     path.write_text(line + "\n")
     found = load(path, TYPED["variables"])  # type: ignore[arg-type]
     assert not found.inputs and problem in str(found.problems[0])
+
+
+def test_the_estimate_counts_prompt_and_values_and_caps_output_by_max_tokens() -> None:
+    from promptexecution.batch_file import estimate
+
+    inputs = [{"variables": {"who": "x" * 36}}, {"variables": {"who": "y" * 36, "n": [1, 2]}}]
+    capped = estimate(inputs, "p" * 4, 100, 1.0, 2.0)  # $1 / $2 per million tokens
+    characters = 2 * 4 + 36 + 36 + len("[1, 2]")
+    assert capped.capped and capped.output_tokens == 100
+    assert capped.dollars == pytest.approx((characters / 4 * 1.0 + 200 * 2.0) / 1e6)
+    guessed = estimate(inputs, "p", None, 1.0, 2.0)
+    assert not guessed.capped and guessed.output_tokens == 500
+    assert guessed.words(2, "m").startswith("about $")
+    assert capped.words(2, "m").startswith("at most $")

@@ -33,6 +33,8 @@ def add_parser(sub: Any) -> None:
                       help="a column whose name is not the variable's (repeatable)")
     send.add_argument("--model", help="the model (default: the template's)")
     send.add_argument("--watch", action="store_true", help="then follow it until it ends")
+    send.add_argument("--yes", action="store_true",
+                      help="do not ask before sending (only a terminal is asked)")
     send.add_argument("--show", type=int, default=20, metavar="N",
                       help="how many bad rows to list (default 20)")
     listing = batch_sub.add_parser("list", help="batches, newest first")
@@ -112,6 +114,22 @@ def _submit(client: SyncPromptExecutionClient, args: argparse.Namespace) -> int:
         else ""
     print(f"{args.file}: {len(checked.inputs):,} rows, {checked.size / 2**20:,.1f} MiB, "
           f"checked against {template.name} {template.version}{note}", file=sys.stderr)
+    models = client.models.list()
+    model_id = args.model or (template.default_config or {}).get("model") or models.default_model
+    model = next((m for m in models.models if m.id == model_id), None)
+    if model is None:
+        print(f"pe batch submit: no model {model_id!r} here (there are "
+              f"{', '.join(m.id for m in models.models)})", file=sys.stderr)
+        return 2
+    cost = batch_file.estimate(checked.inputs, template.prompt,
+                               (template.default_config or {}).get("max_tokens"),
+                               model.input_price_per_million, model.output_price_per_million)
+    print(f"estimated cost: {cost.words(len(checked.inputs), model.id)}", file=sys.stderr)
+    if sys.stdin.isatty() and not args.yes:
+        answer = input(f"Send {len(checked.inputs):,} rows? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            print("pe batch submit: not sent", file=sys.stderr)
+            return 1
     submitted = client.batches.submit(
         checked.inputs, template_id=template.template_id, template_version=template.version,
         model_config={"model": args.model} if args.model else None)
