@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .models import MAX_BATCH_ITEMS
+from .models import MAX_BATCH_ITEMS, is_variable_type
 
 ID_COLUMN = "id"
 _INTEGER = re.compile(r"[+-]?[0-9]+")
@@ -168,14 +168,9 @@ def _typed(text: str, kind: str) -> tuple[Any, str | None]:
 
 def _checked(value: Any, kind: str) -> tuple[Any, str | None]:
     """A JSON value against the variable's type, as the server checks it."""
-    ok = {"string": isinstance(value, str),
-          "integer": isinstance(value, int) and not isinstance(value, bool),
-          "number": isinstance(value, int | float) and not isinstance(value, bool),
-          "boolean": isinstance(value, bool),
-          "array": isinstance(value, list),
-          "object": isinstance(value, dict)}.get(kind, True)
-    return (value, None) if ok else (None, f"must be {'an' if kind[0] in 'aeiou' else 'a'} "
-                                           f"{kind}, not {type(value).__name__}")
+    if is_variable_type(value, kind):
+        return value, None
+    return None, f"must be {'an' if kind[0] in 'aeiou' else 'a'} {kind}, not {type(value).__name__}"
 
 
 OUTPUT_GUESS = 500  # tokens per row when neither the request nor the template caps them

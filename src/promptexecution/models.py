@@ -6,6 +6,7 @@ responses are lenient and keep unknown fields, so an SDK talking to a newer serv
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,6 +19,22 @@ Permission = Literal["execute", "batch", "templates"]
 SimulatedFailure = Literal["content_policy", "server_error", "timeout"]
 
 VARIABLE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+_VARIABLE_TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "array": lambda v: isinstance(v, list),
+    "object": lambda v: isinstance(v, dict),
+}
+
+
+def is_variable_type(value: Any, kind: str) -> bool:
+    """Whether a JSON value is of a template variable's type (a boolean is no number). The
+    server's check before rendering, the editor's and a batch file's, in one place."""
+    check = _VARIABLE_TYPE_CHECKS.get(kind)
+    return check is None or check(value)
 TEMPLATE_NAME_PATTERN = r"^[A-Za-z0-9_.\-]+$"
 # Labels (`production`, `staging`) name one version each; `latest` always means the current one.
 LABEL_PATTERN = r"^[a-z0-9][a-z0-9_.\-]{0,49}$"

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .connect import ConnectError, connected
+from .connect import ConnectError, api_error_line, connected
 
 if TYPE_CHECKING:
     from ..client import SyncPromptExecutionClient
@@ -74,9 +74,7 @@ def run(args: argparse.Namespace) -> int:
     except ConnectError as exc:
         print(f"pe batch: {exc}", file=sys.stderr)
     except APIError as exc:
-        said = f"{exc.code}: {exc.message}" if exc.code else exc.message
-        where = f" (request {exc.request_id})" if exc.request_id else ""
-        print(f"pe batch: {said}{where}", file=sys.stderr)
+        print(f"pe batch: {api_error_line(exc)}", file=sys.stderr)
     except BrokenPipeError:
         sys.stderr.close()
         return 0

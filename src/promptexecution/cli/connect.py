@@ -11,10 +11,18 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..client import SyncPromptExecutionClient
+    from ..exceptions import APIError
 
 
 class ConnectError(RuntimeError):
     pass
+
+
+def api_error_line(exc: APIError) -> str:
+    """An API error in one line for a CLI twin: code, message and the request id to quote
+    (a connection error has neither code nor id)."""
+    said = f"{exc.code}: {exc.message}" if exc.code else exc.message
+    return said + (f" (request {exc.request_id})" if exc.request_id else "")
 
 
 @contextmanager

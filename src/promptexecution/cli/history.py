@@ -10,7 +10,7 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from .connect import ConnectError, connected
+from .connect import ConnectError, api_error_line, connected
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -71,9 +71,7 @@ def run(args: argparse.Namespace) -> int:
     except ConnectError as exc:
         print(f"pe history: {exc}", file=sys.stderr)
     except APIError as exc:
-        said = f"{exc.code}: {exc.message}" if exc.code else exc.message
-        where = f" (request {exc.request_id})" if exc.request_id else ""
-        print(f"pe history: {said}{where}", file=sys.stderr)
+        print(f"pe history: {api_error_line(exc)}", file=sys.stderr)
     except BrokenPipeError:  # `pe history --jsonl | head`: the reader has all it wants
         sys.stderr.close()
         return 0

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .connect import ConnectError, connected
+from .connect import ConnectError, api_error_line, connected
 from .prompt_files import SUFFIX, PromptFile, PromptFileError, dump, load
 
 if TYPE_CHECKING:
@@ -45,8 +45,7 @@ def run(args: argparse.Namespace) -> int:
     except ConnectError as exc:
         print(f"pe templates: {exc}", file=sys.stderr)
     except APIError as exc:
-        print(f"pe templates: {exc.code}: {exc.message} (request {exc.request_id})",
-              file=sys.stderr)
+        print(f"pe templates: {api_error_line(exc)}", file=sys.stderr)
     except OSError as exc:
         print(f"pe templates: {exc}", file=sys.stderr)
     return 1
@@ -151,8 +150,7 @@ def _push(client: SyncPromptExecutionClient, directory: Path, *, dry_run: bool,
                 print(f"updated {file.name} {current.version} -> {made.version}")
         except APIError as exc:
             failed += 1
-            print(f"pe templates push: {path}: {exc.code}: {exc.message} "
-                  f"(request {exc.request_id})", file=sys.stderr)
+            print(f"pe templates push: {path}: {api_error_line(exc)}", file=sys.stderr)
     verb = "would be " if dry_run else ""
     print(f"{created} {verb}created, {updated} {verb}updated, {unchanged} unchanged"
           + (f", {failed + len(problems)} failed" if failed or problems else ""))

@@ -15,19 +15,12 @@ import time
 from collections import OrderedDict
 from typing import Any, cast
 
+from ...models import is_variable_type
 from ..core.errors import ApiError, validation
 from .frames import encode
 from .placeholders import Parts, fill, plain_parts, with_single_braces
 from .pool import RenderPool
 
-_TYPE_CHECKS: dict[str, Any] = {
-    "string": lambda v: isinstance(v, str),
-    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "boolean": lambda v: isinstance(v, bool),
-    "array": lambda v: isinstance(v, list),
-    "object": lambda v: isinstance(v, dict),
-}
 # What an optional variable without a default renders as when it is not provided.
 _EMPTY_BY_TYPE: dict[str, Any] = {
     "string": "",
@@ -80,7 +73,7 @@ def resolve_variables(
     for spec in declared:
         name, kind = spec["name"], spec.get("type", "string")
         if name in values:
-            if values[name] is not None and not _TYPE_CHECKS[kind](values[name]):
+            if values[name] is not None and not is_variable_type(values[name], kind):
                 type_errors.append(
                     {"variable": name, "expected_type": kind,
                      "provided_type": json_type_name(values[name])}

@@ -14,7 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, Select
 
-from ....models import VARIABLE_NAME_PATTERN
+from ....models import VARIABLE_NAME_PATTERN, is_variable_type
 
 TYPES = ("string", "number", "integer", "boolean", "array", "object")
 
@@ -29,11 +29,9 @@ def parse_typed(kind: str, text: str) -> tuple[Any, str | None]:
         value = json.loads(text)
     except ValueError:
         return None, f"is not a {kind} (type it as JSON, e.g. {_EXAMPLES[kind]})"
-    ok = {"number": isinstance(value, int | float) and not isinstance(value, bool),
-          "integer": isinstance(value, int) and not isinstance(value, bool),
-          "boolean": isinstance(value, bool), "array": isinstance(value, list),
-          "object": isinstance(value, dict)}[kind]
-    return (value, None) if ok else (None, f"is not a {kind} (e.g. {_EXAMPLES[kind]})")
+    if is_variable_type(value, kind):
+        return value, None
+    return None, f"is not a {kind} (e.g. {_EXAMPLES[kind]})"
 
 
 # What a variable with neither a sample nor a default renders as in the preview.
