@@ -58,6 +58,9 @@ class SimulateOptions(_Request):
     latency_ms: int = Field(0, ge=0, le=600_000)
     tokens_per_second: float | None = Field(None, gt=0)
     fail: SimulatedFailure | None = None
+    # Only prompts containing this text fail (with `fail`), so one batch can mix successes
+    # and failures deterministically.
+    fail_when: str | None = Field(None, min_length=1, max_length=200)
     output_tokens: int | None = Field(None, ge=1, le=1_000_000)
     # Streams this many tokens, then holds the stream open until the client leaves: a
     # reproducible "mid-stream" for screenshots and cancellation tests.
@@ -442,6 +445,12 @@ class BatchItemError(_Response):
     retry_eligible: bool = False
 
 
+class BatchErrorGroup(_Response):
+    error_code: str
+    count: int
+    retry_eligible: int = 0  # how many of them a retry would run again
+
+
 class BatchProgress(_Response):
     """The spec's progress object; `.completed`, `.total`, ... read through to `progress`."""
 
@@ -450,6 +459,11 @@ class BatchProgress(_Response):
     progress: BatchCounts
     performance: dict[str, Any] = Field(default_factory=dict)
     errors: list[BatchItemError] = Field(default_factory=list)
+    # Beyond the spec: every failure counted by code, the cost so far, and when it started.
+    errors_by_code: list[BatchErrorGroup] = Field(default_factory=list)
+    summary: dict[str, Any] = Field(default_factory=dict)
+    created_at: str | None = None
+    started_at: str | None = None
 
     @property
     def completed(self) -> int:
@@ -470,6 +484,15 @@ class BatchProgress(_Response):
     @property
     def finished(self) -> bool:
         return self.status in ("completed", "failed", "cancelled")
+
+
+class BatchThroughput(_Response):
+    """Items finished in each equal slice of a batch's life (beyond the spec)."""
+
+    batch_id: str
+    started_at: str | None = None
+    bucket_seconds: float | None = None
+    finished: list[int] = Field(default_factory=list)
 
 
 class BatchItemResult(_Response):

@@ -108,3 +108,50 @@ async def test_the_sdk_watches_a_batch_async_and_sync(server: ServerHandle) -> N
         again = list(sync.batches.watch(batch.batch_id))  # finished: two events at once
     assert [e.kind for e in again] == ["progress", "finished"]
     assert again[0].batch_id == batch.batch_id
+
+
+def test_progress_groups_every_failure_by_code_and_results_filter_by_it(
+    server: ServerHandle,
+) -> None:
+    """Beyond the spec's first 100 errors: all failures counted by code, with how many a
+    retry would run again; /results?error_code= drills into one group; the cost so far."""
+    with server.client(server.make_key("professional")) as c:
+        inputs = [{"id": f"ok{i}", "variables": {"mode": "ok"}} for i in range(5)]
+        inputs += [{"id": f"bad{i}", "variables": {"mode": "bad"}} for i in range(3)]
+        batch = submit(c, {"prompt": "{{ mode }}", "inputs": inputs,
+                           "model_config": {"simulate": {"fail_when": "bad",
+                                                         "fail": "server_error"}}})
+        done = wait_for(c, batch["batch_id"])
+        assert done["progress"] == {"completed": 5, "failed": 3, "pending": 0, "total": 8,
+                                    "cancelled": 0}
+        groups = done["errors_by_code"]
+        assert groups == [{"error_code": "MODEL_PROVIDER_ERROR", "count": 3,
+                           "retry_eligible": 3}]
+        assert done["summary"]["total_cost"] >= 0 and done["started_at"].endswith("Z")
+        found = c.get(f"/batch/{batch['batch_id']}/results",
+                      params={"error_code": "MODEL_PROVIDER_ERROR"}).json()
+        assert found["pagination"]["total"] == 3
+        assert {r["status"] for r in found["results"]} == {"failed"}
+        none = c.get(f"/batch/{batch['batch_id']}/results", params={"error_code": "NOPE"})
+        assert none.json()["pagination"]["total"] == 0
+
+
+def test_throughput_counts_items_finished_over_the_batch_life(server: ServerHandle) -> None:
+    with server.client(server.make_key("professional")) as c:
+        batch = submit(c, {"prompt": "n {n}", "inputs": [{"variables": {"n": i}}
+                                                         for i in range(30)],
+                           "model_config": {"simulate": {"latency_ms": 60}},
+                           "processing_options": {"max_concurrent": 5}})
+        wait_for(c, batch["batch_id"])
+        body = c.get(f"/batch/{batch['batch_id']}/throughput",
+                     params={"buckets": 10}).json()
+        assert sum(body["finished"]) == 30
+        assert 1 <= len(body["finished"]) <= 10 and body["bucket_seconds"] >= 1
+        sync = PromptExecutionClient(api_key=c.headers["authorization"].split()[-1],
+                                     base_url=server.base_url)
+        with sync:
+            assert sync.batches.throughput(batch["batch_id"], 10).finished == body["finished"]
+            progress = sync.batches.progress(batch["batch_id"])
+            assert progress.errors_by_code == [] and progress.summary["total_tokens"] > 0
+        assert_error(c.get("/batch/batch_nope/throughput"), 404, "not_found_error",
+                     "BATCH_NOT_FOUND")

@@ -18,6 +18,7 @@ from ..models import (
     BatchResults,
     BatchSubmitted,
     BatchSummary,
+    BatchThroughput,
     ExecutionList,
     ExecutionSummary,
     ModelList,
@@ -335,6 +336,10 @@ class AsyncBatches(_AsyncResource):
 
     async def progress(self, batch_id: str) -> BatchProgress:
         return await self._client._call(rq.get_batch(batch_id, "/progress"), BatchProgress)
+
+    async def throughput(self, batch_id: str, buckets: int = 60) -> BatchThroughput:
+        """How many items finished in each of `buckets` slices of the batch's life."""
+        return await self._client._call(rq.batch_throughput(batch_id, buckets), BatchThroughput)
 
     async def results(self, batch_id: str, **page: Any) -> BatchResults:
         return await self._client._call(rq.batch_results(batch_id, **page), BatchResults)

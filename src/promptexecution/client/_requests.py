@@ -242,9 +242,14 @@ def watch_batches(batch_id: str | None = None) -> RequestSpec:
 
 
 def batch_results(batch_id: str, *, status: str | None = None, limit: int | None = None,
-                  offset: int | None = None) -> RequestSpec:
+                  offset: int | None = None, error_code: str | None = None) -> RequestSpec:
     return RequestSpec("GET", f"/batch/{_id(batch_id)}/results",
-                       params={"status": status, "limit": limit, "offset": offset})
+                       params={"status": status, "limit": limit, "offset": offset,
+                               "error_code": error_code})
+
+
+def batch_throughput(batch_id: str, buckets: int = 60) -> RequestSpec:
+    return RequestSpec("GET", f"/batch/{_id(batch_id)}/throughput", params={"buckets": buckets})
 
 
 def batch_action(batch_id: str, action: str) -> RequestSpec:

@@ -19,6 +19,7 @@ from ..models import (
     BatchResults,
     BatchSubmitted,
     BatchSummary,
+    BatchThroughput,
     ExecutionList,
     ExecutionSummary,
     ModelList,
@@ -351,6 +352,10 @@ class Batches(_Resource):
 
     def progress(self, batch_id: str) -> BatchProgress:
         return self._client._call(rq.get_batch(batch_id, "/progress"), BatchProgress)
+
+    def throughput(self, batch_id: str, buckets: int = 60) -> BatchThroughput:
+        """How many items finished in each of `buckets` slices of the batch's life."""
+        return self._client._call(rq.batch_throughput(batch_id, buckets), BatchThroughput)
 
     def results(self, batch_id: str, **page: Any) -> BatchResults:
         return self._client._call(rq.batch_results(batch_id, **page), BatchResults)

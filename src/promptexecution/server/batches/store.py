@@ -83,6 +83,9 @@ class BatchStore:
         self.database = database
         self.conn = database.conn
         self.executions = executions
+        # Error groups by batch, with the counts they were read at: every watcher's progress
+        # event carries them, and they only change when an item finishes or is retried.
+        self._groups: dict[str, tuple[tuple[int, ...], list[tuple[str, int, int]]]] = {}
 
     @staticmethod
     def _row(row: sqlite3.Row) -> BatchRow:
@@ -244,12 +247,15 @@ class BatchStore:
             )
         return len(rows)
 
-    def results(self, batch_id: str, status: str | None, limit: int, offset: int
-                ) -> tuple[list[sqlite3.Row], int]:
+    def results(self, batch_id: str, status: str | None, limit: int, offset: int,
+                error_code: str | None = None) -> tuple[list[sqlite3.Row], int]:
         where, args = "batch_id=?", [batch_id]
         if status:
             where += " AND status=?"
             args.append(status)
+        if error_code:
+            where += " AND status='failed' AND error_code=?"
+            args.append(error_code)
         total = self.conn.execute(f"SELECT COUNT(*) FROM batch_items WHERE {where}", args)
         rows = self.conn.execute(
             f"SELECT seq, item_id, status, result, error_code, retry_eligible, attempts, earlier "
@@ -257,6 +263,36 @@ class BatchStore:
             [*args, limit, offset],
         ).fetchall()
         return rows, int(total.fetchone()[0])
+
+    def error_groups(self, row: BatchRow) -> list[tuple[str, int, int]]:
+        """(code, failed items, of which retry-eligible), the largest group first."""
+        seen = (row.failed, row.completed, row.pending)
+        if row.failed == 0:
+            return []
+        cached = self._groups.get(row.id)
+        if cached is not None and cached[0] == seen:
+            return cached[1]
+        batch_id = row.id
+        rows = self.conn.execute(
+            "SELECT COALESCE(error_code, 'UNKNOWN'), COUNT(*), SUM(retry_eligible = 1) "
+            "FROM batch_items WHERE batch_id=? AND status='failed' GROUP BY error_code "
+            "ORDER BY COUNT(*) DESC, error_code", (batch_id,),
+        ).fetchall()
+        groups = [(r[0], int(r[1]), int(r[2] or 0)) for r in rows]
+        if len(self._groups) > 256:
+            self._groups.clear()
+        self._groups[batch_id] = (seen, groups)
+        return groups
+
+    def finished_times(self, batch_id: str, since_us: int, bucket_us: int
+                       ) -> list[tuple[int, int]]:
+        """(bucket, items that finished in it) from `since_us`, buckets of `bucket_us`."""
+        rows = self.conn.execute(
+            "SELECT (updated_us - ?) / ?, COUNT(*) FROM batch_items WHERE batch_id=? AND "
+            "status IN ('completed', 'failed') AND updated_us >= ? GROUP BY 1 ORDER BY 1",
+            (since_us, bucket_us, batch_id, since_us),
+        ).fetchall()
+        return [(int(r[0]), int(r[1])) for r in rows]
 
     def errors(self, batch_id: str, limit: int) -> list[sqlite3.Row]:
         return self.conn.execute(

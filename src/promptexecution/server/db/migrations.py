@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE accounts (
@@ -213,6 +213,12 @@ MIGRATIONS: dict[int, str] = {
     -- {status, error_code, attempts, retried_at, result}), so a retried item never loses
     -- its earlier failure.
     ALTER TABLE batch_items ADD COLUMN earlier TEXT;
+    """,
+    11: """
+    -- A batch's failures grouped by code (the Batches screen's error groups, on every
+    -- progress event) and its results filtered by code read this index alone.
+    CREATE INDEX batch_items_by_error ON batch_items(batch_id, status, error_code,
+                                                     retry_eligible);
     """,
 }
 

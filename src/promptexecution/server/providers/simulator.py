@@ -46,7 +46,9 @@ class SimulatorProvider:
         latency = knobs.get("latency_ms", 0) / 1000
         if latency:
             await asyncio.sleep(latency)
-        _maybe_fail(knobs.get("fail"))
+        when = knobs.get("fail_when")
+        if when is None or when in request.prompt:
+            _maybe_fail(knobs.get("fail"))
         content, finish = compose(request, knobs.get("output_tokens"))
         usage = Usage(estimate_tokens(request.prompt), estimate_tokens(content))
         rate = knobs.get("tokens_per_second")
