@@ -132,31 +132,44 @@ def _input(row: Mapping[str, Any], id_column: str) -> dict[str, Any]:
     return item
 
 
+RESULT_FIELDS = ("item_id", "status", "execution_id", "content", "error_code", "attempts",
+                 "retries", "cost", "tokens_used", "execution_time")
+
+
+class ResultWriter:
+    """Batch results as JSON lines (each result whole) or CSV (`RESULT_FIELDS`, a retried
+    item's earlier runs counted in `retries`): one shape for `write_results`, `pe batch
+    results` and the console's export."""
+
+    def __init__(self, handle: Any, fmt: str) -> None:
+        self.handle, self.count = handle, 0
+        self.csv = csv.writer(handle) if fmt == "csv" else None
+        if self.csv is not None:
+            self.csv.writerow(RESULT_FIELDS)
+
+    def write(self, item: BatchItemResult) -> None:
+        self.count += 1
+        if self.csv is None:
+            self.handle.write(json.dumps(item.model_dump(exclude_none=True),
+                                         ensure_ascii=False) + "\n")
+            return
+        metadata = item.metadata or {}
+        self.csv.writerow([item.item_id, item.status, item.execution_id, item.content,
+                           (item.error or {}).get("code"), item.attempts,
+                           len(item.earlier_attempts), metadata.get("cost"),
+                           metadata.get("tokens_used"), metadata.get("execution_time")])
+
+
 def write_results(path: str | Path, results: Iterable[BatchItemResult]) -> int:
     """Writes results as JSONL or CSV (by the file's suffix); returns how many."""
     path = Path(path)
-    count = 0
-    if path.suffix.lower() == ".csv":
-        columns = ["item_id", "status", "content", "error_code", "tokens_used", "cost",
-                   "execution_time"]
-        with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns)
-            writer.writeheader()
-            for item in results:
-                writer.writerow({
-                    "item_id": item.item_id, "status": item.status, "content": item.content,
-                    "error_code": (item.error or {}).get("code"),
-                    "tokens_used": item.metadata.get("tokens_used"),
-                    "cost": item.metadata.get("cost"),
-                    "execution_time": item.metadata.get("execution_time"),
-                })
-                count += 1
-        return count
-    with path.open("w", encoding="utf-8") as handle:
+    fmt = "csv" if path.suffix.lower() == ".csv" else "jsonl"
+    with path.open("w", newline="" if fmt == "csv" else None, encoding="utf-8") as handle:
+        writer = ResultWriter(handle, fmt)
         for item in results:
-            handle.write(item.model_dump_json(exclude_none=True) + "\n")
-            count += 1
-    return count
+            writer.write(item)
+    return writer.count
 
 
-__all__ = ["BatchOutcome", "BatchProcessor", "read_inputs", "write_results"]
+__all__ = ["RESULT_FIELDS", "BatchOutcome", "BatchProcessor", "ResultWriter", "read_inputs",
+           "write_results"]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .models import MAX_BATCH_ITEMS, is_variable_type
+from .models import MAX_BATCH_BODY_BYTES, MAX_BATCH_ITEMS, is_variable_type
 
 ID_COLUMN = "id"
 _INTEGER = re.compile(r"[+-]?[0-9]+")
@@ -31,8 +31,11 @@ class RowProblem:
     row: int  # 1-based: the line of a JSONL file, the record of a CSV file (header not counted)
     item_id: str | None
     message: str
+    whole_file: bool = False  # dropping bad rows cannot fix it (too many rows, too large)
 
     def __str__(self) -> str:
+        if self.whole_file:
+            return f"the file: {self.message}"
         named = f" ({self.item_id})" if self.item_id else ""
         return f"row {self.row}{named}: {self.message}"
 
@@ -44,6 +47,11 @@ class BatchFile:
     rows: int = 0
     size: int = 0  # bytes
     unmapped: list[str] = field(default_factory=list)  # columns no variable takes
+
+    @property
+    def can_drop_bad_rows(self) -> bool:
+        """Sending only the good rows would be a valid batch."""
+        return bool(self.inputs) and not any(p.whole_file for p in self.problems)
 
 
 def load(path: Path, variables: Sequence[Mapping[str, Any]],
@@ -81,12 +89,36 @@ def load(path: Path, variables: Sequence[Mapping[str, Any]],
                                 else {"variables": values})
     if found.rows > MAX_BATCH_ITEMS:
         found.problems.insert(0, RowProblem(found.rows, None, f"the file has {found.rows:,} "
-                                            f"rows; a batch takes at most {MAX_BATCH_ITEMS:,}"))
+                                            f"rows; a batch takes at most {MAX_BATCH_ITEMS:,}",
+                                            whole_file=True))
     if found.rows == 0:
-        found.problems.append(RowProblem(0, None, "the file has no rows"))
+        found.problems.append(RowProblem(0, None, "the file has no rows", whole_file=True))
+    body = request_bytes(found.inputs)
+    if body > MAX_BATCH_BODY_BYTES:
+        found.problems.insert(0, RowProblem(
+            0, None, f"the request would be {body / 2**20:,.1f} MiB; the server takes at most "
+            f"{MAX_BATCH_BODY_BYTES / 2**20:,.0f} MiB: split the file", whole_file=True))
     taken = set(declared) | set(mapping)
     found.unmapped = sorted(columns_seen - taken)
     return found
+
+
+def request_bytes(inputs: Sequence[Mapping[str, Any]]) -> int:
+    """About how large the batch request's body is (its inputs, as JSON)."""
+    return len(json.dumps(inputs, ensure_ascii=False).encode()) + 2048
+
+
+def columns(path: Path, sample: int = 200) -> list[str]:
+    """The columns a file has (a CSV header; the keys of the first JSON lines), in order,
+    for mapping them to variables before the whole file is read."""
+    found: dict[str, None] = {}
+    for row, values, _ in _rows(path):
+        for name in values:
+            if name != ID_COLUMN:
+                found.setdefault(name, None)
+        if row >= sample:
+            break
+    return list(found)
 
 
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any], str | None]]:

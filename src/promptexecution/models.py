@@ -148,6 +148,7 @@ class TemplatePreviewRequest(_Request):
 
 
 MAX_BATCH_ITEMS = 50_000
+MAX_BATCH_BODY_BYTES = 32 * 1024 * 1024  # a batch request's body, at most (413 beyond)
 BatchPriority = Literal["low", "normal", "high"]
 BatchStatus = Literal["queued", "processing", "completed", "failed", "cancelling", "cancelled"]
 
@@ -432,6 +433,8 @@ class BatchSummary(_Response):
     summary: dict[str, Any] = Field(default_factory=dict)
     created_at: str | None = None
     finished_at: str | None = None
+    template_id: str | None = None
+    started_at: str | None = None
 
 
 class BatchList(_Response):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from promptexecution import AsyncPromptExecutionClient, PromptExecutionClient
-from promptexecution.batch import BatchProcessor, read_inputs, write_results
+from promptexecution.batch import RESULT_FIELDS, BatchProcessor, read_inputs, write_results
 from promptexecution.exceptions import ConflictError, PermissionDeniedError
 from tests.conftest import ServerHandle
 
@@ -171,5 +171,5 @@ def test_inputs_and_results_files(tmp_path: Path, server: ServerHandle) -> None:
     assert [line["item_id"] for line in lines] == ["r1", "r2"]
     assert write_results(tmp_path / "out.csv", items) == 2
     rows = (tmp_path / "out.csv").read_text().splitlines()
-    assert rows[0] == "item_id,status,content,error_code,tokens_used,cost,execution_time"
+    assert rows[0] == ",".join(RESULT_FIELDS)
     assert rows[1].startswith("r1,completed,")

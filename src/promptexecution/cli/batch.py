@@ -17,10 +17,6 @@ if TYPE_CHECKING:
     from ..models import BatchProgress
 
 STATUSES = ("queued", "processing", "completed", "failed", "cancelling", "cancelled")
-EXPORT_FIELDS = ("item_id", "status", "execution_id", "content", "error_code", "attempts",
-                 "retries", "cost", "tokens_used")
-
-
 def add_parser(sub: Any) -> None:
     batch = sub.add_parser("batch", help="list, watch, cancel and retry batches; their results")
     batch_sub = batch.add_subparsers(dest="batch_command", required=True)
@@ -184,21 +180,10 @@ def _watch(client: SyncPromptExecutionClient, batch_id: str) -> int:
 
 def _results(client: SyncPromptExecutionClient, batch_id: str, fmt: str,
              status: str | None) -> int:
-    import csv
-    import json
+    from ..batch import ResultWriter
 
-    out = sys.stdout
-    writer = csv.writer(out) if fmt == "csv" else None
-    if writer is not None:
-        writer.writerow(EXPORT_FIELDS)
+    writer = ResultWriter(sys.stdout, fmt)
     for item in client.batches.iterate_results(batch_id, status=status):
-        if writer is None:
-            out.write(json.dumps(item.model_dump(exclude_none=True), ensure_ascii=False) + "\n")
-            continue
-        metadata = item.metadata or {}
-        writer.writerow([item.item_id, item.status, item.execution_id, item.content,
-                         (item.error or {}).get("code"), item.attempts,
-                         len(item.earlier_attempts), metadata.get("cost"),
-                         metadata.get("tokens_used")])
-    out.flush()
+        writer.write(item)
+    sys.stdout.flush()
     return 0

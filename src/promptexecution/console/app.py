@@ -44,6 +44,11 @@ from .drafts import default_draft_path
 from .embedded import EmbeddedServer
 from .errors import describe_error
 from .files import write_private
+from .screens.batches.batch_screen import BatchScreen
+from .screens.batches.book import BatchBook, BatchState
+from .screens.batches.screen import BatchesScreen
+from .screens.batches.submit import SubmitScreen
+from .screens.batches.watch import follow
 from .screens.help import HelpScreen
 from .screens.history.compare import CompareScreen
 from .screens.history.screen import HistoryScreen
@@ -65,7 +70,8 @@ if TYPE_CHECKING:
 
 # Where a binding of the app applies besides everywhere: each mode's screen and the dialogs.
 SCREEN_SCOPES = ("Playground", "Templates", "Templates: versions", "Templates: labels",
-                 "Template editor", "Settings", "help", "dialogs")
+                 "Template editor", "History", "Batches", "Batch", "New batch", "Settings",
+                 "help", "dialogs")
 
 
 class PeApp(App[None]):
@@ -73,7 +79,7 @@ class PeApp(App[None]):
     TITLE = "pe"
     MODE_LABELS: ClassVar[dict[str, str]] = {"playground": "Playground",
                                               "templates": "Templates", "history": "History",
-                                              "settings": "Settings"}
+                                              "batches": "Batches", "settings": "Settings"}
     DEFAULT_MODE = "playground"
     COMMANDS = App.COMMANDS | {TemplateCommands, ProfileCommands, ThemeCommands,
                                ActionCommands, HistoryFilterCommands}
@@ -87,6 +93,8 @@ class PeApp(App[None]):
         Binding("f3", "switch_mode('templates')", "Templates", id="mode.templates",
                 priority=True, show=False),
         Binding("f4", "switch_mode('history')", "History", id="mode.history",
+                priority=True, show=False),
+        Binding("f5", "switch_mode('batches')", "Batches", id="mode.batches",
                 priority=True, show=False),
         Binding("f9", "switch_mode('settings')", "Settings", id="mode.settings",
                 priority=True, show=False),
@@ -137,8 +145,14 @@ class PeApp(App[None]):
         self.add_mode("playground", self._new_playground)
         self.add_mode("templates", TemplatesScreen)
         self.add_mode("history", HistoryScreen)
+        self.add_mode("batches", BatchesScreen)
         self.add_mode("settings", SettingsScreen)
         self.open_editors: list[EditTemplateScreen] = []  # saved as drafts on quit
+        # Every batch of the account, live from one event stream while connected (F5 shows
+        # it; a batch seen running that finishes is announced on any screen).
+        self.batch_book = BatchBook(clock=self.clock)
+        self._batches_of: tuple[str, str | None] | None = None
+        self._batches_live = False
         self.profile_name = self.config.profile(profile).name
         self.set_reactive(PeApp.status, SessionStatus(profile=self.profile_name))
 
@@ -186,6 +200,7 @@ class PeApp(App[None]):
                 ("Templates", TemplatesScreen), ("Templates: versions", VersionsTable),
                 ("Templates: labels", LabelsTable), ("Template editor", EditTemplateScreen),
                 ("History", HistoryScreen), ("History: compare", CompareScreen),
+                ("Batches", BatchesScreen), ("Batch", BatchScreen), ("New batch", SubmitScreen),
                 ("Settings", SettingsScreen), ("help", HelpScreen),
                 ("dialogs", SaveTemplateScreen)]
 
@@ -285,6 +300,40 @@ class PeApp(App[None]):
         if any(w.group == "heartbeat" and not w.is_finished for w in self.workers):
             return  # the last probe is still waiting: let it time out, don't replace it
         self.run_worker(session.check(), group="heartbeat", exit_on_error=False)
+
+    # ------------------------------------------------------------------ batches
+
+    def watch_status(self, status: SessionStatus) -> None:
+        """Connected: the batches are followed; another server or profile: forgotten first."""
+        where = (status.profile, status.base_url)
+        if status.state != "connected":
+            self._batches_live = False  # the stream ends by itself; it reopens on return
+            return
+        if where != self._batches_of:
+            if self._batches_of is not None:
+                self.batch_book.clear()
+            self._batches_of = where
+            self._batches_live = False
+        if not self._batches_live:  # not on every status (each request updates it)
+            self._batches_live = True
+            self.restart_batch_watch()
+
+    def restart_batch_watch(self) -> None:
+        client = self.client_or_none()
+        if client is None:
+            return
+        self.run_worker(follow(client, self.batch_book, self._batch_finished),
+                        group="batch-watch", exclusive=True, exit_on_error=False,
+                        name="watching batches")
+
+    def _batch_finished(self, state: BatchState) -> None:
+        counts = state.counts
+        failed = f", {counts.failed:,} failed" if counts.failed else ""
+        cancelled = f", {counts.cancelled:,} cancelled" if counts.cancelled else ""
+        self.notify(f"Batch {state.batch_id} {state.status}: {counts.completed:,} completed"
+                    f"{failed}{cancelled} of {counts.total:,} "
+                    f"({self.hint_key('mode.batches').upper()} shows it).",
+                    severity="warning" if counts.failed else "information", timeout=10)
 
     # ------------------------------------------------------------------ sessions
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import ClientDisconnect
 
+from ...models import MAX_BATCH_BODY_BYTES
 from ..db.connection import is_storage_failure
 from .errors import ApiError
 from .jsonfast import dumps_bytes
@@ -23,7 +24,7 @@ log = logging.getLogger("promptexecution.server")
 
 PUBLIC_PATHS = frozenset({"/health", "/ready", "/v2/openapi.json", "/v2/docs"})
 DEFAULT_BODY_LIMIT = 1 * 1024 * 1024
-BATCH_BODY_LIMIT = 32 * 1024 * 1024
+BATCH_BODY_LIMIT = MAX_BATCH_BODY_BYTES
 
 
 def body_limit(path: str) -> int:

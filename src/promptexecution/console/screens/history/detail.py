@@ -7,8 +7,9 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from rich.console import RenderableType
+from rich.console import Group, RenderableType
 from rich.markdown import Markdown
+from rich.rule import Rule
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
@@ -141,6 +142,17 @@ def sections(execution: ExecutionResult, template_name: str | None,
     parts.append(("rendered prompt", Text(readable(execution.rendered_prompt or ""))))
     parts.append(("variables and settings", settings(execution)))
     return parts
+
+
+def whole(execution: ExecutionResult, template_name: str | None,
+          variables: dict[str, str]) -> Group:
+    """The sections one after another under their titles: the detail pane's content."""
+    shown: list[RenderableType] = []
+    for title, part in sections(execution, template_name, variables):
+        if title:
+            shown.append(Rule(title, align="left", style="dim"))
+        shown.append(part)
+    return Group(*shown)
 
 
 def copyable(execution: ExecutionResult) -> list[tuple[str, str]]:

@@ -10,8 +10,6 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Group
-from rich.rule import Rule
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -402,14 +400,8 @@ class HistoryScreen(ModeScreen):
             self._load_detail(row.execution_id)
             return
         self._details.move_to_end(row.execution_id)
-        parts = detail.sections(found, self.names.get(found.template_id or ""),
-                                self.app.theme_variables)
-        shown: list[Any] = []
-        for title, part in parts:
-            if title:
-                shown.append(Rule(title, align="left", style="dim"))
-            shown.append(part)
-        body.update(Group(*shown))
+        body.update(detail.whole(found, self.names.get(found.template_id or ""),
+                                 self.app.theme_variables))
 
     @work(group="history-detail", exclusive=True, exit_on_error=False, name="opening")
     async def _load_detail(self, execution_id: str) -> None:
