@@ -103,6 +103,10 @@ def load(path: Path, variables: Sequence[Mapping[str, Any]],
     return found
 
 
+def size_words(size: int) -> str:
+    return f"{size / 2**20:,.1f} MiB" if size >= 2**20 else f"{size / 1024:,.1f} KiB"
+
+
 def request_bytes(inputs: Sequence[Mapping[str, Any]]) -> int:
     """About how large the batch request's body is (its inputs, as JSON)."""
     return len(json.dumps(inputs, ensure_ascii=False).encode()) + 2048
@@ -139,7 +143,7 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any], str | None]]:
             try:
                 value = json.loads(line)
             except json.JSONDecodeError as exc:
-                yield row, {}, f"not valid JSON ({exc.msg} at column {exc.colno})"
+                yield row, {}, f"not valid JSON: {exc.msg.removesuffix(' at')} (column {exc.colno})"
                 continue
             if not isinstance(value, dict):
                 yield row, {}, "a line must be a JSON object"

@@ -61,6 +61,9 @@ class SimulateOptions(_Request):
     # Only prompts containing this text fail (with `fail`), so one batch can mix successes
     # and failures deterministically.
     fail_when: str | None = Field(None, min_length=1, max_length=200)
+    # Only prompts containing this text wait `latency_ms` (the others answer at once): a
+    # batch that stays part-way through, for screenshots and cancellation.
+    latency_when: str | None = Field(None, min_length=1, max_length=200)
     output_tokens: int | None = Field(None, ge=1, le=1_000_000)
     # Streams this many tokens, then holds the stream open until the client leaves: a
     # reproducible "mid-stream" for screenshots and cancellation tests.

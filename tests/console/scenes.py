@@ -8,7 +8,9 @@ pictures in screenshots/ are the screens the tests check.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -403,6 +405,149 @@ async def history_compare(pilot: Pilot[Any]) -> None:
     await _settle(pilot)
 
 
+# ------------------------------------------------------------------ Batches
+
+BATCH_FILE = Path("/tmp/pe-scenes/feedback.jsonl")  # fixed: the submit form shows its path
+SLOW = 600_000  # ms: items that wait this long hold their batch part-way for the scene
+
+
+async def _until(client: Any, batch_id: str, done: Callable[[Any], bool]) -> None:
+    deadline = time.monotonic() + 20
+    while not done(await client.batches.progress(batch_id)):
+        assert time.monotonic() < deadline, batch_id
+        await asyncio.sleep(0.05)
+
+
+async def _batch_runs(pilot: Pilot[Any]) -> PeApp:
+    """Four batches: one completed, one with failures, one cancelling (items still running
+    finish first) and one held part-way (its last items wait), on one template."""
+    app = await ready(pilot)
+    client = app.client_or_none()
+    assert client is not None
+    template = await client.templates.create(
+        name="feedback_triage", prompt="Sort this {{ tier }} feedback: {{ text }}",
+        variables=[{"name": "text", "type": "string", "required": True},
+                   {"name": "tier", "type": "string", "required": False,
+                    "default": "standard"}])
+
+    async def submit(words: list[str], **simulate: Any) -> str:
+        submitted = await client.batches.submit(
+            [{"id": f"fb-{i:04d}", "variables": {"text": f"{word} note {i}"}}
+             for i, word in enumerate(words)],
+            template_id=template.template_id, model_config={"simulate": simulate},
+            options={"max_concurrent": 4})
+        return submitted.batch_id
+
+    done = await submit(["fine"] * 40)
+    await _until(client, done, lambda p: p.finished)
+    failing = await submit(["broken" if i % 7 == 0 else "fine" for i in range(120)],
+                           fail="server_error", fail_when="broken")
+    await _until(client, failing, lambda p: p.finished)
+    stopping = await submit(["fine"] * 24 + ["slow"] * 176, latency_ms=SLOW,
+                            latency_when="slow")
+    await _until(client, stopping, lambda p: p.completed == 24)
+    await client.batches.cancel(stopping)
+    held = await submit(["broken" if i % 10 == 3 else "fine" for i in range(640)]
+                        + ["slow"] * 360, latency_ms=SLOW, latency_when="slow",
+                        fail="server_error", fail_when="broken")
+    await _until(client, held, lambda p: p.completed + p.failed == 640)
+    return app
+
+
+def _held(state: Any) -> bool:
+    return state.status == "processing"
+
+
+def _with_failures(state: Any) -> bool:
+    return state.finished and state.counts.failed > 0
+
+
+async def _batches_screen(pilot: Pilot[Any], pick: Callable[[Any], bool] = _held) -> Any:
+    """The list with the cursor on the batch `pick` chooses (the server's clock is fixed, so
+    every batch has the same creation time and the order is by id)."""
+    from promptexecution.console.screens.batches.screen import BatchesScreen
+
+    app = await _batch_runs(pilot)
+    await pilot.press("f5")
+    await wait_for(pilot, lambda: isinstance(app.screen, BatchesScreen)
+                   and len(app.batch_book.states) == 4
+                   and len(app.screen.source.shown) == 4)
+    screen = app.screen
+    table = screen.query_one("#batches-table")
+    table.move_to(next(i for i, s in enumerate(screen.source.shown) if pick(s)))
+    await wait_for(pilot, lambda: all(s.progress is not None
+                                      for s in app.batch_book.states.values()
+                                      if not s.finished))
+    await wait_for(pilot, lambda: screen.current is not None
+                   and screen.current.progress is not None
+                   and screen.current.batch_id in screen.throughput
+                   and len(app.batch_book.names) == 1)
+    screen._dirty = True
+    screen._redraw()
+    await _settle(pilot)
+    return screen
+
+
+async def batches_list(pilot: Pilot[Any]) -> None:
+    await _batches_screen(pilot)
+
+
+async def _batch_screen(pilot: Pilot[Any]) -> Any:
+    from promptexecution.console.screens.batches.batch_screen import BatchScreen
+
+    await _batches_screen(pilot, _with_failures)
+    await pilot.press("enter")
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, BatchScreen)
+                   and app.screen.rows.loaded and app.screen.throughput is not None
+                   and app.screen.rows.row(0) is not None)
+    batch = app.screen
+    await wait_for(pilot, lambda: batch.query_one("#batch-error-list").option_count > 0)
+    batch._dirty = True
+    batch._redraw()
+    await _settle(pilot)
+    return batch
+
+
+async def batch_errors(pilot: Pilot[Any]) -> None:
+    await _batch_screen(pilot)
+
+
+async def batch_results_failed(pilot: Pilot[Any]) -> None:
+    batch = await _batch_screen(pilot)
+    await pilot.press("e", "enter")
+    await wait_for(pilot, lambda: batch.error_code and batch.rows.loaded
+                   and batch.rows.row(0) is not None)
+    await _settle(pilot)
+
+
+async def batch_submit_errors(pilot: Pilot[Any]) -> None:
+    from promptexecution.console.screens.batches.submit import SubmitScreen
+
+    BATCH_FILE.parent.mkdir(parents=True, exist_ok=True)
+    rows = [{"id": f"fb-{i}", "text": f"parcel {i} arrived late", "tier": "gold"}
+            for i in range(1, 48)]
+    lines = [json.dumps(row) for row in rows]
+    lines[11] = json.dumps({"id": "fb-3", "text": "a second fb-3"})
+    lines[20] = json.dumps({"id": "fb-21", "tier": "gold"})
+    lines[33] = json.dumps({"id": "fb-34", "text": ["not", "a", "string"]})
+    lines[40] = '{"id": "fb-41", "text": "cut off'
+    await asyncio.to_thread(BATCH_FILE.write_text, "\n".join(lines) + "\n")
+    app = await _batch_runs(pilot)
+    await pilot.press("f5")
+    await pilot.press("n")
+    await wait_for(pilot, lambda: isinstance(app.screen, SubmitScreen) and app.screen.templates)
+    screen = app.screen
+    screen.query_one("#submit-path", Input).value = str(BATCH_FILE)
+    picker = screen.query_one("#submit-template")
+    picker.value = next(t.template_id for t in screen.templates if t.name == "feedback_triage")
+    await wait_for(pilot, lambda: len(screen.query(".submit-column")) == 2)
+    await pilot.press("ctrl+s")
+    await wait_for(pilot, lambda: screen.checked is not None)
+    await pilot.pause(0.2)
+    await _settle(pilot)
+
+
 @dataclass(frozen=True)
 class Scene:
     name: str
@@ -460,4 +605,10 @@ SCENES = [
     Scene("history-compare", history_compare, size=(200, 55)),
     Scene("history-empty", history_empty),
     Scene("small-history", history_detail, size=(80, 24)),
+    Scene("batches-list", batches_list),
+    Scene("batch-errors", batch_errors),
+    Scene("batch-results-failed", batch_results_failed),
+    Scene("batch-submit-errors", batch_submit_errors),
+    Scene("small-batches", batches_list, size=(80, 24)),
+    Scene("wide-batches", batches_list, size=(200, 55)),
 ]

@@ -133,13 +133,13 @@ async def test_help_lists_every_binding_with_its_id(console_server: ServerHandle
 async def test_bindings_are_remapped_from_the_config(console_server: ServerHandle,
                                                      tmp_path: Path) -> None:
     app = make_app(console_server, tmp_path)
-    app.config.bindings = {"playground.run": "f5", "mode.settings": "f8", "nonsense": "f3"}
+    app.config.bindings = {"playground.run": "f6", "mode.settings": "f8", "nonsense": "f3"}
     app._apply_keymap()
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         assert any("nonsense" in n for n in notes(app))  # an unknown id is reported
         await fill(pilot, app, "analysis_template", data="remapped")
-        await pilot.press("f5")
+        await pilot.press("f6")
         await finished(pilot, column(app))
         assert column(app).last_execution is not None
         assert "F8 Settings" in text_of(app.screen.query_one("ModeTabs", Static))

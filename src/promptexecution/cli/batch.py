@@ -106,7 +106,7 @@ def _submit(client: SyncPromptExecutionClient, args: argparse.Namespace) -> int:
         return 2
     note = f"; columns no variable takes: {', '.join(checked.unmapped)}" if checked.unmapped \
         else ""
-    print(f"{args.file}: {len(checked.inputs):,} rows, {checked.size / 2**20:,.1f} MiB, "
+    print(f"{args.file}: {len(checked.inputs):,} rows, {batch_file.size_words(checked.size)}, "
           f"checked against {template.name} {template.version}{note}", file=sys.stderr)
     models = client.models.list()
     model_id = args.model or (template.default_config or {}).get("model") or models.default_model

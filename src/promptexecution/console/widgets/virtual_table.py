@@ -218,7 +218,8 @@ class VirtualTable(Widget, can_focus=True):
             self._styles = {
                 "header": Style(bold=True, dim=True),
                 "placeholder": Style(dim=True),
-                "cursor": Style.parse(f"bold on {theme_colour(variables, 'primary', 'blue')}"),
+                "cursor": Style.parse(f"bold {theme_colour(variables, 'background', 'black')} "
+                                      f"on {theme_colour(variables, 'primary', 'blue')}"),
                 "cursor-unfocused": Style.parse(
                     f"on {theme_colour(variables, 'panel', 'blue')}"),
                 "bar": Style.parse(theme_colour(variables, "primary", "blue")),
@@ -252,9 +253,22 @@ class VirtualTable(Widget, can_focus=True):
                 else:
                     strip = self._line(row, inner, None)
                 if index == self.cursor:
-                    strip = strip.apply_style(
-                        self._style("cursor" if self.has_focus else "cursor-unfocused"))
+                    strip = self._on_cursor(strip)
         return Strip([*strip, self._bar(y, count)], width)
+
+    def _on_cursor(self, strip: Strip) -> Strip:
+        """The cursor row: its background under the cells' own colours, except a cell drawn
+        in the cursor's own colour (a status, say), which would vanish: it takes the
+        cursor's text colour."""
+        if not self.has_focus:
+            return strip.apply_style(self._style("cursor-unfocused"))
+        cursor = self._style("cursor")
+        segments = []
+        for text, style, control in strip:
+            if style is not None and style.color is not None and style.color == cursor.bgcolor:
+                style = style + Style(color=cursor.color)
+            segments.append(Segment(text, cursor + style if style else cursor, control))
+        return Strip(segments, strip.cell_length)
 
     def _line(self, cells: Sequence[Cell], width: int, style: Style | None) -> Strip:
         segments: list[Segment] = []

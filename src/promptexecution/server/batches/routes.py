@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -310,7 +309,7 @@ def progress_of(ctx: ServerContext, runner: BatchRunner, row: BatchRow) -> dict[
     live = runner.live.get(row.id)
     done = row.completed + row.failed
     if live is not None:
-        per_second = live.throughput(time.monotonic())
+        per_second = live.throughput(ctx.monotonic())
     elif row.started_us and row.finished_us and row.finished_us > row.started_us:
         per_second = done / ((row.finished_us - row.started_us) / 1e6)
     else:

@@ -60,7 +60,8 @@ class LiveBatch:
         """Items per second over the last minute (or since this server took the batch up)."""
         while self.recent and self.recent[0] < now - THROUGHPUT_WINDOW:
             self.recent.popleft()
-        span = min(THROUGHPUT_WINDOW, max(now - self.started, 1e-3))
+        # At least a second: a batch a few milliseconds old would claim thousands a second.
+        span = min(THROUGHPUT_WINDOW, max(now - self.started, 1.0))
         return len(self.recent) / span
 
 
@@ -95,7 +96,8 @@ class BatchRunner:
 
     def track(self, row: BatchRow) -> None:
         settings = row.request.get("model_config")
-        live = LiveBatch(row, ModelSettings.model_validate(settings) if settings else None)
+        live = LiveBatch(row, ModelSettings.model_validate(settings) if settings else None,
+                         started=self.ctx.monotonic())
         live.cancel = row.status == "cancelling"
         self.live[row.id] = live
         self._wake.set()
@@ -246,7 +248,7 @@ class BatchRunner:
             self.ctx.limiter.release_slot(account_id)
             live.in_flight -= 1
             live.running.discard(seq)
-            live.recent.append(time.monotonic())
+            live.recent.append(self.ctx.monotonic())  # the server's clock: scenes fix it
             self._wake.set()
 
     async def _attempt(self, request: ExecuteRequest, row: BatchRow, seq: int, item_id: str,

@@ -49,16 +49,20 @@ class IdSource:
     every lookup is scoped to its account."""
 
     def __init__(self, seed: int | None = None) -> None:
-        self._seeded = seed is not None
+        self._seed = seed
         self._rng = random.Random(seed if seed is not None else os.urandom(16))
+        # Seeded: a sequence per kind of id, so a batch's id does not depend on how many
+        # request ids a console's background reads took before it.
+        self._seeded: dict[str, random.Random] = {}
         self._lock = threading.Lock()
         self._last_ms = -1
         self._counter = 0
 
     def new(self, prefix: str) -> str:
         with self._lock:
-            if self._seeded:
-                return f"{prefix}_{self._rng.getrandbits(64):017x}"
+            if self._seed is not None:
+                rng = self._seeded.setdefault(prefix, random.Random(f"{self._seed}:{prefix}"))
+                return f"{prefix}_{rng.getrandbits(64):017x}"
             now_ms = time.time_ns() // 1_000_000
             if now_ms > self._last_ms:
                 self._last_ms = now_ms

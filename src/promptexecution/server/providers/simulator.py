@@ -44,7 +44,8 @@ class SimulatorProvider:
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         knobs = request.simulate or {}
         latency = knobs.get("latency_ms", 0) / 1000
-        if latency:
+        slow_when = knobs.get("latency_when")
+        if latency and (slow_when is None or slow_when in request.prompt):
             await asyncio.sleep(latency)
         when = knobs.get("fail_when")
         if when is None or when in request.prompt:

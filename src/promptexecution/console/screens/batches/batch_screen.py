@@ -4,7 +4,6 @@ Enter on an item opens its execution as History shows it, with its earlier attem
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -110,8 +109,9 @@ class BatchScreen(ModeScreen):
             return
         self._dirty = False
         state = self.state
-        self.query_one(BatchPanel).show(state, self.throughput,
-                                        time.monotonic() - state.updated if state else 0,
+        name = self.pe.batch_book.template_name(state) if state else None
+        self.query_one(BatchPanel).show(state, name, self.throughput,
+                                        self.pe.clock() - state.updated if state else 0,
                                         self.pe.now())
         self._show_groups(state)
         self._show_results_bar()

@@ -74,6 +74,7 @@ class BatchBook:
     clock: Callable[[], float]
     states: dict[str, BatchState] = field(default_factory=dict)
     loaded: bool = False
+    names: dict[str, str] = field(default_factory=dict)  # template id -> name, as learnt
     _listeners: list[Callable[[set[str]], None]] = field(default_factory=list)
 
     def subscribe(self, listener: Callable[[set[str]], None]) -> Callable[[], None]:
@@ -88,6 +89,7 @@ class BatchBook:
     def clear(self) -> None:
         """Another server or profile: nothing of the old one is shown."""
         self.states.clear()
+        self.names.clear()
         self.loaded = False
         self._changed(set())
 
@@ -173,3 +175,7 @@ class BatchBook:
 
     def knows(self, batch_id: str) -> bool:
         return batch_id in self.states
+
+    def template_name(self, state: BatchState) -> str | None:
+        template_id = state.summary.template_id
+        return self.names.get(template_id, template_id) if template_id else None

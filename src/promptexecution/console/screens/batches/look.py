@@ -50,6 +50,8 @@ def phase(state: BatchState) -> str:
         return ("cancelling: no new items start; running ones finish and keep their results"
                 if state.progress is not None or not state.cancel_asked
                 else "cancelling: asked, waiting for the server to confirm")
+    if status == "completed" and counts.failed:
+        return f"finished: completed, {counts.failed:,} of {counts.total:,} items failed"
     if status == "completed":
         return "finished: completed"
     if status == "failed":
@@ -135,14 +137,15 @@ def age(seconds: float) -> str:
     return f"updated {duration(seconds)} ago"
 
 
-def row_cells(state: BatchState, variables: dict[str, str], now: datetime) -> list[Cell]:
+def row_cells(state: BatchState, template: str | None, variables: dict[str, str],
+              now: datetime) -> list[Cell]:
     counts = state.counts
     summary = state.summary
     done = counts.completed + counts.failed + counts.cancelled
-    eta = eta_seconds(state, now)
+    eta = eta_seconds(state, now) if state.status == "processing" else None
     what = one_line(summary.batch_id)
-    if summary.template_id:
-        what += f" · {one_line(summary.template_id)}"
+    if template:
+        what += f" · {one_line(template)}"
     failed = Text(f"{counts.failed:,}" if counts.failed else "·",
                   style=status_style("failed", variables) if counts.failed else "dim")
     return [

@@ -29,12 +29,13 @@ def rates(throughput: BatchThroughput | None) -> list[float]:
     return [n / throughput.bucket_seconds for n in throughput.finished]
 
 
-def head(state: BatchState, age_seconds: float, variables: dict[str, str]) -> Text:
+def head(state: BatchState, template: str | None, age_seconds: float,
+         variables: dict[str, str]) -> Text:
     summary = state.summary
     text = Text()
     text.append(one_line(state.batch_id), style="bold")
-    if summary.template_id:
-        text.append(f" · {one_line(summary.template_id)}", style="dim")
+    if template:
+        text.append(f" · {one_line(template)}", style="dim")
     text.append("\n")
     text.append(look.phase(state), style=f"bold {status_style(state.status, variables)}")
     if not state.finished:
@@ -114,8 +115,8 @@ class BatchPanel(Vertical):
         yield Static("", classes="batch-figures")
         yield Static("", classes="batch-errors")
 
-    def show(self, state: BatchState | None, throughput: BatchThroughput | None,
-             age_seconds: float, now: datetime) -> None:
+    def show(self, state: BatchState | None, template: str | None,
+             throughput: BatchThroughput | None, age_seconds: float, now: datetime) -> None:
         variables = self.app.theme_variables
         parts = {name: self.query_one(f".batch-{name}", Static)
                  for name in ("head", "bar", "counts", "spark-title", "figures", "errors")}
@@ -127,7 +128,7 @@ class BatchPanel(Vertical):
             spark.data = []
             spark.display = False
             return
-        parts["head"].update(head(state, age_seconds, variables))
+        parts["head"].update(head(state, template, age_seconds, variables))
         width = max(self.content_region.width, 10)
         parts["bar"].update(look.stacked_bar(state.counts, width, variables))
         parts["counts"].update(counts_line(state, variables))

@@ -6,7 +6,6 @@ filters by status or words of the id or template."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -51,8 +50,9 @@ class BatchRowSource:
     def row(self, index: int) -> Sequence[Cell] | None:
         if index >= len(self.shown):
             return None
-        return look.row_cells(self.shown[index], self.screen.app.theme_variables,
-                              self.screen.pe.now())
+        state = self.shown[index]
+        return look.row_cells(state, self.screen.pe.batch_book.template_name(state),
+                              self.screen.app.theme_variables, self.screen.pe.now())
 
     def wanted(self, first: int, last: int) -> None:
         return None  # every batch is in the book already
@@ -95,6 +95,7 @@ class BatchesScreen(ModeScreen):
         # will not change and is not read again).
         self.throughput: dict[str, tuple[BatchThroughput, bool]] = {}
         self._asked_progress: set[tuple[str, str]] = set()
+        self._asked_names: set[str] = set()
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="batches-main"):
@@ -151,6 +152,29 @@ class BatchesScreen(ModeScreen):
         table.refresh_rows()
         self._show_count()
         self._show_panel()
+        self._learn_names()
+
+    def _learn_names(self) -> None:
+        """Template names for the ids the list shows, each asked once."""
+        book = self.pe.batch_book
+        wanted = {s.summary.template_id for s in self.source.shown if s.summary.template_id}
+        wanted -= set(book.names) | self._asked_names
+        if wanted and self.pe.client_or_none() is not None:
+            self._asked_names |= wanted
+            self.run_worker(self._names_of(sorted(wanted)), group="batches-names",
+                            exit_on_error=False, name="naming templates")
+
+    async def _names_of(self, template_ids: list[str]) -> None:
+        client = self.pe.client_or_none()
+        if client is None:
+            return
+        book = self.pe.batch_book
+        for template_id in template_ids:
+            try:
+                book.names[template_id] = (await client.templates.get(template_id)).name
+            except APIError:
+                book.names[template_id] = template_id  # gone: its id is all there is
+        self._dirty = True
 
     def _empty_text(self) -> str:
         if not self.pe.batch_book.loaded:
@@ -183,7 +207,7 @@ class BatchesScreen(ModeScreen):
         state = self.current
         panel = self.query_one(BatchPanel)
         if state is None:
-            panel.show(None, None, 0, self.pe.now())
+            panel.show(None, None, None, 0, self.pe.now())
             return
         asked = (state.batch_id, state.status)  # a batch that finished is read again
         if state.progress is None and asked not in self._asked_progress:
@@ -192,8 +216,8 @@ class BatchesScreen(ModeScreen):
         seen = self.throughput.get(state.batch_id)
         if seen is None:
             self._read_throughput()
-        panel.show(state, seen[0] if seen else None, time.monotonic() - state.updated,
-                   self.pe.now())
+        panel.show(state, self.pe.batch_book.template_name(state), seen[0] if seen else None,
+                   self.pe.clock() - state.updated, self.pe.now())
 
     @on(VirtualTable.CursorMoved, "#batches-table")
     def _moved(self) -> None:

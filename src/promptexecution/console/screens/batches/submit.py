@@ -100,8 +100,8 @@ class SubmitScreen(ModeScreen):
                     yield Select([], compact=True, id="submit-template",
                                  prompt="loading templates…")
                 with Vertical(classes="submit-narrow"):
-                    yield Label("version (empty: latest)", classes="field-label")
-                    yield Input(compact=True, id="submit-version", placeholder="1.2.0")
+                    yield Label("version", classes="field-label")
+                    yield Input(compact=True, id="submit-version", placeholder="latest")
             yield Label("columns → variables", classes="field-label")
             yield Static(Text("Pick a file and a template first.", style="dim"),
                          id="submit-columns-note")
@@ -312,7 +312,7 @@ class SubmitScreen(ModeScreen):
     def _describe(self, checked: batch_file.BatchFile, path: Path,
                   template: Template) -> Text:
         text = Text()
-        text.append(f"{path.name}: {checked.rows:,} rows, {checked.size / 2**20:,.1f} MiB, "
+        text.append(f"{path.name}: {checked.rows:,} rows, {batch_file.size_words(checked.size)}, "
                     f"checked against {template.name} {template.version}\n", style="bold")
         if checked.unmapped:
             text.append(f"columns no variable takes: {', '.join(checked.unmapped)}\n",
