@@ -20,9 +20,10 @@ from ._common import PYTHON, REPO_ROOT
 
 BENCHMARKS = ("bench_execute", "bench_history", "bench_stream", "bench_sdk", "bench_batch",
               "bench_console_stream", "bench_console_startup", "bench_console_memory",
-              "bench_history_console")
+              "bench_history_console", "bench_batches_console")
 TIMEOUT_SECONDS = 240
-LONGER = {"bench_history_console": 1800}  # a million rows, two indexes, llm's own database
+# A million rows, two indexes and llm's own database; a 50,000-item batch run and browsed.
+LONGER = {"bench_history_console": 1800, "bench_batches_console": 600}
 
 
 def _stop(proc: subprocess.Popen[str], timed_out: list[bool]) -> None:

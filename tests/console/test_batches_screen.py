@@ -376,3 +376,35 @@ async def test_a_watched_batch_that_finishes_is_announced_on_any_screen(
         notice = next(n for n in app._notifications if batch_id in n.message)
         assert f"Batch {batch_id} completed: 24 completed, 6 failed of 30" in notice.message
         assert notice.severity == "warning"
+
+
+async def test_settings_and_paths_the_server_would_refuse_are_said_before_reading(
+        console_server: ServerHandle, tmp_path: Path) -> None:
+    import os
+
+    _template(console_server)
+    path = tmp_path / "ok.jsonl"
+    path.write_text(json.dumps({"text": "hello"}) + "\n")
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    app = make_app(console_server, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        app, _ = await _batches(pilot)
+        screen = await _fill_submit(pilot, app, path)
+        report = screen.query_one("#submit-report", Static)
+        for field, value, said in (("#submit-max-tokens", "-", "max tokens: '-' is not a "
+                                    "whole number"),
+                                   ("#submit-temperature", "5", "temperature: input should be "
+                                    "less than or equal to 2"),
+                                   ("#submit-concurrency", "0", "max concurrent: input should "
+                                    "be greater than or equal to 1")):
+            screen.query_one(field, Input).value = value
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda said=said: said in str(report.render()))
+            screen.query_one(field, Input).value = ""
+        screen.query_one("#submit-path", Input).value = str(fifo)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "is not a file that can be read" in str(report.render()))
+        assert not isinstance(app.screen, ConfirmScreen)
+    with _client(console_server) as c:
+        assert c.get("/batch").json()["pagination"]["total"] == 0

@@ -32,6 +32,30 @@ if TYPE_CHECKING:
     from .book import BatchState
 
 
+class BatchActions:
+    """`c`, `r` and `x` of a screen that acts on one batch: the list (its highlighted one)
+    and a batch's own screen. The screen says which batch (`acted_on`), None after telling
+    the user why there is none."""
+
+    def acted_on(self) -> BatchState | None:
+        raise NotImplementedError
+
+    def action_cancel(self) -> None:
+        state = self.acted_on()
+        if state is not None:
+            cancel(self, state)  # type: ignore[arg-type]
+
+    def action_retry(self) -> None:
+        state = self.acted_on()
+        if state is not None:
+            retry(self, state)  # type: ignore[arg-type]
+
+    def action_export(self) -> None:
+        state = self.acted_on()
+        if state is not None:
+            export(self, state)  # type: ignore[arg-type]
+
+
 def cancel(screen: ModeScreen, state: BatchState) -> None:
     if state.finished:
         screen.notify(f"{state.batch_id} has already {state.status}.", severity="warning")

@@ -22,7 +22,7 @@ from ...errors import describe_error
 from ...widgets.virtual_table import VirtualTable
 from ..base import ModeScreen
 from ..history import detail
-from . import actions
+from .actions import BatchActions
 from .panel import BatchPanel
 from .result_rows import COLUMNS, ResultRows
 from .screen import still_reading
@@ -39,7 +39,7 @@ STATUS_KEYS = {"": "every item", "completed": "completed", "failed": "failed",
                "pending": "pending", "cancelled": "cancelled"}
 
 
-class BatchScreen(ModeScreen):
+class BatchScreen(BatchActions, ModeScreen):
     AUTO_FOCUS = "#batch-results"
     BINDINGS = [
         Binding("escape", "close", "Back", id="batch.back"),
@@ -244,26 +244,11 @@ class BatchScreen(ModeScreen):
     def action_close(self) -> None:
         self.dismiss()
 
-    def _with_state(self) -> BatchState | None:
+    def acted_on(self) -> BatchState | None:
         state = self.state
         if state is None:
             self.notify("Still reading this batch.", severity="warning")
         return state
-
-    def action_cancel(self) -> None:
-        state = self._with_state()
-        if state is not None:
-            actions.cancel(self, state)
-
-    def action_retry(self) -> None:
-        state = self._with_state()
-        if state is not None:
-            actions.retry(self, state)
-
-    def action_export(self) -> None:
-        state = self._with_state()
-        if state is not None:
-            actions.export(self, state)
 
 
 def attempts_text(item: BatchItemResult) -> Text:

@@ -19,7 +19,8 @@ from textual.widgets import Input, Static
 from ....exceptions import APIError
 from ...widgets.virtual_table import Cell, VirtualTable
 from ..base import ModeScreen
-from . import actions, look
+from . import look
+from .actions import BatchActions
 from .book import STATUSES, BatchState
 from .panel import BatchPanel
 
@@ -72,7 +73,7 @@ def matches(state: BatchState, words: list[str]) -> bool:
     return True
 
 
-class BatchesScreen(ModeScreen):
+class BatchesScreen(BatchActions, ModeScreen):
     AUTO_FOCUS = "#batches-table"
     BINDINGS = [
         Binding("enter", "open", "Open", id="batches.open"),
@@ -280,7 +281,7 @@ class BatchesScreen(ModeScreen):
 
     # ------------------------------------------------------------------ actions
 
-    def _need_current(self) -> BatchState | None:
+    def acted_on(self) -> BatchState | None:
         state = self.current
         if state is None:
             self.notify("No batch highlighted.", severity="warning")
@@ -288,7 +289,7 @@ class BatchesScreen(ModeScreen):
 
     @on(VirtualTable.Chosen, "#batches-table")
     def action_open(self) -> None:
-        state = self._need_current()
+        state = self.acted_on()
         if state is not None:
             from .batch_screen import BatchScreen
 
@@ -298,18 +299,3 @@ class BatchesScreen(ModeScreen):
         from .submit import SubmitScreen
 
         self.app.push_screen(SubmitScreen())
-
-    def action_cancel(self) -> None:
-        state = self._need_current()
-        if state is not None:
-            actions.cancel(self, state)
-
-    def action_retry(self) -> None:
-        state = self._need_current()
-        if state is not None:
-            actions.retry(self, state)
-
-    def action_export(self) -> None:
-        state = self._need_current()
-        if state is not None:
-            actions.export(self, state)

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError as PydanticValidationError
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -21,6 +22,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from .... import batch_file
 from ....exceptions import APIError
+from ....models import BatchOptions, ModelSettings
 from ...errors import describe_error
 from ..base import ModeScreen
 from ..templates.dialogs import ConfirmScreen
@@ -68,6 +70,10 @@ def mapping_of(columns: dict[str, str]) -> dict[str, str]:
     only where the names differ."""
     return {column: variable for variable, column in columns.items()
             if column and column != variable}
+
+
+class FormError(Exception):
+    """A field of the form that cannot be sent as it is (the message says which and why)."""
 
 
 class SubmitScreen(ModeScreen):
@@ -250,6 +256,14 @@ class SubmitScreen(ModeScreen):
         if path is None or template is None:
             self._report(Text("✗ Pick a file and a template first.", style="bold"))
             return
+        if not path.is_file():  # a directory, a FIFO (reading one would wait for ever)...
+            self._report(Text(f"✗ {path} is not a file that can be read", style="bold"))
+            return
+        try:
+            self._settings()
+        except FormError as exc:
+            self._report(Text(f"✗ {exc}", style="bold"))
+            return
         key = (path, template.template_id, template.version, tuple(self._columns().items()))
         if self.checked is None or key != self._checked_with:
             self._report(Text(f"checking {path}…", style="dim"))
@@ -276,25 +290,34 @@ class SubmitScreen(ModeScreen):
         await self._confirm_and_send(checked, template)
 
     def _settings(self) -> tuple[dict[str, Any], dict[str, Any], str]:
-        """(model_config, processing_options, model id) from the form."""
+        """(model_config, processing_options, model id) from the form, checked against the
+        request's own models; a `FormError` says which field is wrong and why."""
         template = self.template
         defaults = (template.default_config if template else None) or {}
         model = self.query_one("#submit-model", Select).value
         model_id = model if isinstance(model, str) else (defaults.get("model")
                                                          or self.default_model)
         config: dict[str, Any] = {"model": model_id} if isinstance(model, str) else {}
-        max_tokens = self.query_one("#submit-max-tokens", Input).value.strip()
-        temperature = self.query_one("#submit-temperature", Input).value.strip()
-        if max_tokens:
-            config["max_tokens"] = int(max_tokens)
-        if temperature:
-            config["temperature"] = float(temperature)
         options: dict[str, Any] = {
             "priority": self.query_one("#submit-priority", Select).value,
             "retry_failed": self.query_one("#submit-retry", Checkbox).value}
-        concurrency = self.query_one("#submit-concurrency", Input).value.strip()
-        if concurrency:
-            options["max_concurrent"] = int(concurrency)
+        for field, into, key, kind in (("max-tokens", config, "max_tokens", int),
+                                       ("temperature", config, "temperature", float),
+                                       ("concurrency", options, "max_concurrent", int)):
+            text = self.query_one(f"#submit-{field}", Input).value.strip()
+            if text:
+                try:
+                    into[key] = kind(text)
+                except ValueError:
+                    raise FormError(f"{key.replace('_', ' ')}: {text!r} is not a "
+                                    f"{'whole number' if kind is int else 'number'}") from None
+        try:
+            ModelSettings.model_validate(config)
+            BatchOptions.model_validate(options)
+        except PydanticValidationError as exc:
+            first = exc.errors()[0]
+            where = str(first["loc"][-1]).replace("_", " ") if first["loc"] else "settings"
+            raise FormError(f"{where}: {first['msg'].lower()}") from None
         return config, options, str(model_id)
 
     def _estimate(self, checked: batch_file.BatchFile, template: Template
