@@ -34,7 +34,7 @@ class RowProblem:
     whole_file: bool = False  # dropping bad rows cannot fix it (too many rows, too large)
 
     def __str__(self) -> str:
-        if self.whole_file:
+        if self.row == 0:
             return f"the file: {self.message}"
         named = f" ({self.item_id})" if self.item_id else ""
         return f"row {self.row}{named}: {self.message}"
@@ -71,12 +71,13 @@ def load(path: Path, variables: Sequence[Mapping[str, Any]],
     for row, columns, problem in _rows(path):
         found.rows = row
         if problem:
-            found.problems.append(RowProblem(row, None, problem))
+            found.problems.append(RowProblem(row, None, problem,
+                                             whole_file=isinstance(problem, WholeFile)))
             continue
         item_id = columns.pop(ID_COLUMN, None)
         item_id = None if item_id in (None, "") else str(item_id)
         columns_seen.update(columns)
-        values, problems = _values(columns, declared, mapping, from_text=path.suffix == ".csv")
+        values, problems = _values(columns, declared, mapping, from_text=is_csv(path))
         if item_id is not None:
             if item_id in seen_ids:
                 problems.append(f"id {item_id!r} is also on row {seen_ids[item_id]}")
@@ -88,7 +89,7 @@ def load(path: Path, variables: Sequence[Mapping[str, Any]],
             found.inputs.append({"id": item_id, "variables": values} if item_id
                                 else {"variables": values})
     if found.rows > MAX_BATCH_ITEMS:
-        found.problems.insert(0, RowProblem(found.rows, None, f"the file has {found.rows:,} "
+        found.problems.insert(0, RowProblem(0, None, f"the file has {found.rows:,} "
                                             f"rows; a batch takes at most {MAX_BATCH_ITEMS:,}",
                                             whole_file=True))
     if found.rows == 0:
@@ -125,15 +126,32 @@ def columns(path: Path, sample: int = 200) -> list[str]:
     return list(found)
 
 
+def is_csv(path: Path) -> bool:
+    return path.suffix.lower() == ".csv"
+
+
+class WholeFile(str):
+    """A problem that stops the reading: dropping bad rows would drop the rest unseen."""
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any], str | None]]:
-    """(row number, columns, problem) per row."""
+    """(row number, columns, problem) per row. A CSV the csv module cannot read on (a cell
+    over its size limit, say) ends with a problem on the row where it stopped."""
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        if path.suffix == ".csv":
-            for row, record in enumerate(csv.DictReader(handle), start=1):
-                if None in record:  # more cells than the header has names
-                    yield row, {}, "more cells than the header has columns"
-                else:
-                    yield row, {k: v for k, v in record.items() if v is not None}, None
+        if is_csv(path):
+            row = 0
+            try:
+                for row, record in enumerate(csv.DictReader(handle), start=1):
+                    if None in record:  # more cells than the header has names
+                        yield row, {}, "more cells than the header has columns"
+                    else:
+                        yield row, {k: v for k, v in record.items() if v is not None}, None
+            except csv.Error as exc:
+                yield row + 1, {}, WholeFile(f"CSV that cannot be read on from here: {exc}")
             return
         row = 0
         for line in handle:
@@ -141,9 +159,16 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any], str | None]]:
                 continue
             row += 1
             try:
-                value = json.loads(line)
+                value = json.loads(line, parse_constant=_no_constant)
             except json.JSONDecodeError as exc:
-                yield row, {}, f"not valid JSON: {exc.msg.removesuffix(' at')} (column {exc.colno})"
+                reason = exc.msg.removesuffix(" at")
+                yield row, {}, f"not valid JSON: {reason} (column {exc.colno})"
+                continue
+            except ValueError as exc:  # NaN, Infinity: the server takes no such number
+                yield row, {}, f"not valid JSON: {exc}"
+                continue
+            except RecursionError:
+                yield row, {}, "JSON nested too deeply to read"
                 continue
             if not isinstance(value, dict):
                 yield row, {}, "a line must be a JSON object"

@@ -124,6 +124,8 @@ def test_submit_checks_every_row_first_and_sends_nothing_while_one_is_wrong(
 @pytest.mark.parametrize(("line", "problem"), [
     ("not json", "not valid JSON"),
     ("[1, 2]", "a line must be a JSON object"),
+    ('{"who": "x", "times": NaN}', "not valid JSON: NaN is not a JSON number"),
+    ('{"who": ' + "[" * 100_000 + "]" * 100_000 + "}", "JSON nested too deeply"),
     ('{"who": 5, "times": 1}', "who: must be a string, not int"),
     ('{"who": "x", "times": true}', "times: must be an integer, not bool"),
 ])
@@ -148,3 +150,18 @@ def test_the_estimate_counts_prompt_and_values_and_caps_output_by_max_tokens() -
     assert not guessed.capped and guessed.output_tokens == 500
     assert guessed.words(2, "m").startswith("about $")
     assert capped.words(2, "m").startswith("at most $")
+
+
+def test_a_csv_is_known_by_its_suffix_in_any_case_and_an_unreadable_one_stops_whole(
+        tmp_path: Path) -> None:
+    from promptexecution.batch_file import load
+
+    upper = tmp_path / "ROWS.CSV"
+    upper.write_text("who,times\nada,2\n")
+    found = load(upper, TYPED["variables"])  # type: ignore[arg-type]
+    assert found.inputs == [{"variables": {"who": "ada", "times": 2}}] and not found.problems
+    huge = tmp_path / "huge.csv"
+    huge.write_text("who,times\nada,1\n" + "x" * 200_000 + ",1\nbo,3\n")
+    found = load(huge, TYPED["variables"])  # type: ignore[arg-type]
+    assert len(found.inputs) == 1 and not found.can_drop_bad_rows  # the rest is unseen
+    assert str(found.problems[0]).startswith("row 2: CSV that cannot be read on from here")

@@ -408,3 +408,35 @@ async def test_settings_and_paths_the_server_would_refuse_are_said_before_readin
         assert not isinstance(app.screen, ConfirmScreen)
     with _client(console_server) as c:
         assert c.get("/batch").json()["pagination"]["total"] == 0
+
+
+async def test_a_file_fixed_after_a_check_is_read_again_and_a_sent_batch_is_never_not_sent(
+        console_server: ServerHandle, tmp_path: Path) -> None:
+    from promptexecution.exceptions import APIConnectionError
+
+    _template(console_server)
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps({"text": "one"}) + "\n" + json.dumps({"tier": "x"}) + "\n")
+    app = make_app(console_server, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        app, _ = await _batches(pilot)
+        screen = await _fill_submit(pilot, app, path)
+        await pilot.click("#submit-check")
+        await wait_for(pilot, lambda: screen.checked is not None)
+        assert "row 2: text: required" in str(screen.checked.problems[0])  # type: ignore
+        path.write_text(json.dumps({"text": "one"}) + "\n" + json.dumps({"text": "two"})
+                        + "\n")  # fixed in an editor
+        client = app.client_or_none()
+        assert client is not None
+
+        async def unreadable(batch_id: str) -> Any:
+            raise APIConnectionError("the read after the send failed")
+
+        client.batches.get = unreadable  # type: ignore[method-assign]
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.click("#confirm-yes")
+        await wait_for(pilot, lambda: isinstance(app.screen, BatchesScreen))
+        assert any("2 items sent" in n.message for n in app._notifications)
+    with _client(console_server) as c:
+        assert c.get("/batch").json()["pagination"]["total"] == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 import httpx
@@ -155,3 +156,92 @@ def test_throughput_counts_items_finished_over_the_batch_life(server: ServerHand
             assert progress.errors_by_code == [] and progress.summary["total_tokens"] > 0
         assert_error(c.get("/batch/batch_nope/throughput"), 404, "not_found_error",
                      "BATCH_NOT_FOUND")
+
+
+def _read_events(server: ServerHandle, key: str, path: str, until: Any,
+                 seen: list[tuple[float, str, dict[str, Any]]]) -> threading.Thread:
+    """Reads the stream at `path` on a thread into `seen` (time, kind, data) until
+    `until(seen)` holds."""
+    ready = threading.Event()
+
+    def read() -> None:
+        with server.client(key) as c, c.stream("GET", path) as response:
+            ready.set()
+            kind = ""
+            for line in response.iter_lines():
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: "):
+                    seen.append((time.monotonic(), kind, json.loads(line[6:])))
+                    if until(seen):
+                        return
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    return thread
+
+
+def test_a_batch_that_stands_still_is_sent_again_so_its_rate_can_fall(
+    server: ServerHandle,
+) -> None:
+    key = server.make_key("professional")
+    with server.client(key) as c:
+        batch = submit(c, {"prompt": "{{ w }}", "inputs": [{"variables": {"w": "fast"}}] * 3
+                           + [{"variables": {"w": "slow"}}] * 2,
+                           "model_config": {"simulate": {"latency_ms": 60_000,
+                                                         "latency_when": "slow"}}})
+        seen: list[tuple[float, str, dict[str, Any]]] = []
+        thread = _read_events(server, key, f"/batch/{batch['batch_id']}/events",
+                              lambda s: sum(1 for _, _, d in s
+                                            if d["progress"]["completed"] == 3) >= 2, seen)
+        thread.join(15)
+        assert not thread.is_alive(), seen
+        held = [t for t, _, d in seen if d["progress"]["completed"] == 3]
+        assert held[1] - held[0] >= 1.5  # the same counts again, a couple of seconds later
+        c.post(f"/batch/{batch['batch_id']}/cancel")
+
+
+def test_a_batch_retried_just_after_it_finished_is_watched_again(server: ServerHandle) -> None:
+    key = server.make_key("professional")
+    with server.client(key) as c:
+        seen: list[tuple[float, str, dict[str, Any]]] = []
+        thread = _read_events(server, key, "/batch/events",
+                              lambda s: sum(k == "finished" for _, k, _ in s) >= 2, seen)
+        batch = submit(c, {"prompt": "x", "inputs": [{"variables": {}}] * 2,
+                           "model_config": {"simulate": {"fail": "server_error"}}})
+        wait_for(c, batch["batch_id"])
+        deadline = time.monotonic() + 5
+        while not any(k == "finished" for _, k, _ in seen):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert c.post(f"/batch/{batch['batch_id']}/retry").json()["retried_items"] == 2
+        thread.join(15)
+        assert not thread.is_alive(), [k for _, k, _ in seen]
+    kinds = [(k, d["status"]) for _, k, d in seen]
+    # Its second end is told too (the run between may be quicker than a look).
+    assert kinds.count(("finished", "failed")) == 2 and kinds[-1] == ("finished", "failed")
+    retried = [d for _, k, d in seen if k == "progress"][-1]
+    assert retried["progress"]["failed"] == 2
+
+
+def test_error_groups_read_before_a_retry_are_not_served_after_it(server: ServerHandle) -> None:
+    """The counts come back to what they were when the retried items fail again; what
+    they failed with this time is what the groups say."""
+    key = server.make_key("professional")
+    store = server.ctx.batch_store
+    with server.client(key) as c:
+        batch = submit(c, {"prompt": "x", "inputs": [{"variables": {}}] * 2,
+                           "model_config": {"simulate": {"fail": "server_error"}}})
+        before = wait_for(c, batch["batch_id"])["errors_by_code"]
+        assert before == [{"error_code": "MODEL_PROVIDER_ERROR", "count": 2,
+                           "retry_eligible": 2}]
+        store.requeue_failed(batch["batch_id"], 0)
+        # As if both ran again and failed otherwise (same counts as before the retry).
+        store.conn.execute("UPDATE batch_items SET status='failed', error_code='TIMEOUT', "
+                           "retry_eligible=0 WHERE batch_id=?", (batch["batch_id"],))
+        store.conn.execute("UPDATE batches SET failed=2, status='failed' "
+                           "WHERE id=?", (batch["batch_id"],))
+        row = store.get_any(batch["batch_id"])
+        assert row is not None and (row.failed, row.completed) == (2, 0)
+        assert store.error_groups(row) == [("TIMEOUT", 2, 0)]

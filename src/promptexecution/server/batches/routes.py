@@ -33,6 +33,9 @@ router = APIRouter()
 ENDPOINT = "POST /v2/batch"
 MAX_LISTED_ERRORS = 100
 WATCH_EVERY = 0.25  # seconds between looks at a watched batch, in process: clients poll nothing
+# A running batch whose counts stand still is sent again this often: its throughput falls
+# and its ETA moves, and a watcher sees that rather than the last rate for ever.
+RESEND_EVERY = 2.0
 FINISHED = ("completed", "failed", "cancelled")
 WATCH_RESPONSES: dict[int | str, dict[str, Any]] = {200: {
     "description": "Server-sent events: `progress` (the body of `/progress`) whenever the "
@@ -243,24 +246,27 @@ async def watch_batches(request: Request) -> Response:
 
     async def events() -> AsyncIterator[bytes]:
         last: dict[str, tuple[Any, ...]] = {}
-        ended: set[str] = set()
+        sent: dict[str, float] = {}
+        ended: dict[str, int | None] = {}  # id -> the end announced (its finished_us)
         since = to_micros(ctx.clock())
         while True:
             # Those that ended since the last look count too: a short batch may start and
             # end between two looks, and a watcher must still hear that it finished.
             looked_at = to_micros(ctx.clock())
             rows = ctx.batch_store.watched_of(account_id, since)
-            ended &= {row.id for row in rows}
+            # One that ended and ran again (a retry), however quickly, has another end.
+            ended = {row.id: ended[row.id] for row in rows if row.id in ended}
+            now = ctx.monotonic()
             for row in rows:
-                if row.id in ended:
+                if row.id in ended and ended[row.id] == row.finished_us:
                     continue
                 seen = (row.status, row.completed, row.failed, row.pending, row.cancelled)
-                if last.get(row.id) != seen:
-                    last[row.id] = seen
+                if last.get(row.id) != seen or now - sent.get(row.id, 0.0) >= RESEND_EVERY:
+                    last[row.id], sent[row.id] = seen, now
                     yield sse("progress", progress_of(ctx, runner, row))
                 if row.status in FINISHED:
-                    ended.add(row.id)
-                    del last[row.id]
+                    ended[row.id] = row.finished_us
+                    del last[row.id], sent[row.id]
                     yield sse("finished", _summary(row, base))
             since = looked_at - 1_000_000  # a second's margin for a slow commit
             await asyncio.sleep(WATCH_EVERY)
@@ -354,13 +360,14 @@ async def watch_batch(request: Request, batch_id: str) -> Response:
 
     async def events() -> AsyncIterator[bytes]:
         last: tuple[Any, ...] | None = None
+        sent = 0.0
         while True:
             row = ctx.batch_store.get_any(batch_id)
             if row is None:
                 return
             seen = (row.status, row.completed, row.failed, row.pending, row.cancelled)
-            if seen != last:
-                last = seen
+            if seen != last or ctx.monotonic() - sent >= RESEND_EVERY:
+                last, sent = seen, ctx.monotonic()
                 yield sse("progress", progress_of(ctx, runner, row))
             if row.status in FINISHED:
                 yield sse("finished", _summary(row, base))

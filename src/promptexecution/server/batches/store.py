@@ -219,6 +219,9 @@ class BatchStore:
     def requeue_failed(self, batch_id: str, now_us: int) -> int:
         """Failed, retry-eligible items go back to pending; each one's failed result moves
         to its `earlier` attempts."""
+        # The counts may come back to what they were (the same items fail again, maybe with
+        # other codes): groups read before the retry must not be served for them.
+        self._groups.pop(batch_id, None)
         with self.database.transaction("IMMEDIATE") as db:
             rows = db.execute(
                 "SELECT seq, result FROM batch_items WHERE batch_id=? AND status='failed' "
@@ -268,6 +271,7 @@ class BatchStore:
         """(code, failed items, of which retry-eligible), the largest group first."""
         seen = (row.failed, row.completed, row.pending)
         if row.failed == 0:
+            self._groups.pop(row.id, None)
             return []
         cached = self._groups.get(row.id)
         if cached is not None and cached[0] == seen:

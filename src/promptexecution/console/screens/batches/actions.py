@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
-from datetime import UTC, datetime
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -24,12 +26,17 @@ from ....batch import ResultWriter
 from ....exceptions import APIError
 from ....history_cells import cost as money
 from ...errors import describe_error
+from ...files import create_private, export_problem
 from ..save_template import DialogBody
 from ..templates.dialogs import ConfirmScreen
+from .look import cost_per_completed
 
 if TYPE_CHECKING:
+    from ...app import PeApp
     from ..base import ModeScreen
     from .book import BatchState
+
+PAGE_BYTES = 1 << 20  # written to the file a MiB at a time, in a thread
 
 
 class BatchActions:
@@ -68,23 +75,24 @@ def cancel(screen: ModeScreen, state: BatchState) -> None:
     def answered(yes: bool | None) -> None:
         if yes:
             screen.pe.batch_book.ask_cancel(state.batch_id)
-            screen.run_worker(_cancel(screen, state.batch_id), group="batch-action",
-                              exit_on_error=False, name="cancelling")
+            # The app's worker: closing the screen must not drop a cancel once it is asked.
+            screen.app.run_worker(_cancel(screen.pe, state.batch_id), group="batch-action",
+                                  exit_on_error=False, name="cancelling")
 
     screen.app.push_screen(ConfirmScreen(f"Cancel batch {state.batch_id}?", body,
                                          "Cancel batch"), answered)
 
 
-async def _cancel(screen: ModeScreen, batch_id: str) -> None:
-    book = screen.pe.batch_book
-    client = screen.pe.client_or_none()
+async def _cancel(app: PeApp, batch_id: str) -> None:
+    book = app.batch_book
+    client = app.client_or_none()
     try:
         if client is None:
-            raise APIError(screen.pe.not_connected())
+            raise APIError(app.not_connected())
         book.put_summary(await client.batches.cancel(batch_id))
     except APIError as exc:
         book.ask_cancel(batch_id, False)
-        screen.notify(f"Not cancelled: {describe_error(exc)}", severity="error", timeout=10)
+        app.notify(f"Not cancelled: {describe_error(exc)}", severity="error", timeout=10)
 
 
 def retry_plan(state: BatchState) -> tuple[int, str, float | None]:
@@ -92,9 +100,7 @@ def retry_plan(state: BatchState) -> tuple[int, str, float | None]:
     groups = state.progress.errors_by_code if state.progress is not None else []
     eligible = sum(g.retry_eligible for g in groups)
     which = ", ".join(f"{g.error_code} {g.retry_eligible:,}" for g in groups if g.retry_eligible)
-    counts = state.counts
-    done = counts.completed + counts.failed
-    each = state.cost / done if done and state.cost else None
+    each = cost_per_completed(state)
     return eligible, which, (each * eligible if each is not None else None)
 
 
@@ -115,32 +121,32 @@ def retry(screen: ModeScreen, state: BatchState) -> None:
                        "in a way that would fail again (content policy, invalid input)."),
                       severity="warning")
         return
-    price = (f"about {money(estimate)}, at this batch's average per item so far"
+    price = (f"about {money(estimate)}, at what each completed item cost so far"
              if estimate is not None else "unknown (nothing has been spent on it yet)")
     body = (f"{eligible:,} failed items run again: {which}.\nEstimated cost: {price}.\n"
             "Each keeps its earlier failure in its attempt history.")
 
     def answered(yes: bool | None) -> None:
         if yes:
-            screen.run_worker(_retry(screen, state.batch_id), group="batch-action",
-                              exit_on_error=False, name="retrying")
+            screen.app.run_worker(_retry(screen.pe, state.batch_id), group="batch-action",
+                                  exit_on_error=False, name="retrying")
 
     screen.app.push_screen(ConfirmScreen(f"Retry the failed items of {state.batch_id}?",
                                          body, f"Retry {eligible:,} items"), answered)
 
 
-async def _retry(screen: ModeScreen, batch_id: str) -> None:
-    client = screen.pe.client_or_none()
+async def _retry(app: PeApp, batch_id: str) -> None:
+    client = app.client_or_none()
     try:
         if client is None:
-            raise APIError(screen.pe.not_connected())
+            raise APIError(app.not_connected())
         updated = await client.batches.retry(batch_id)
     except APIError as exc:
-        screen.notify(f"Not retried: {describe_error(exc)}", severity="error", timeout=10)
+        app.notify(f"Not retried: {describe_error(exc)}", severity="error", timeout=10)
         return
-    screen.pe.batch_book.put_summary(updated)
+    app.batch_book.put_summary(updated)
     retried = int((updated.model_extra or {}).get("retried_items") or 0)
-    screen.notify(f"{batch_id}: {retried:,} items run again." if retried else
+    app.notify(f"{batch_id}: {retried:,} items run again." if retried else
                   f"{batch_id}: nothing to run again (no retry-eligible failure is left).")
 
 
@@ -173,9 +179,13 @@ class ExportResultsScreen(ModalScreen[tuple[str, str, str] | None]):
                 yield RadioButton("JSON lines (each item whole)", value=True, name="jsonl")
                 yield RadioButton("CSV (one row per item)", name="csv")
             yield Input(default_path(self.state.batch_id, "jsonl"), id="export-path")
+            yield Static("", id="export-problem", classes="error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Export", variant="primary", id="export-go")
                 yield Button("Cancel", id="export-cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#export-problem").display = False
 
     def _choice(self, radio_set: str) -> str:
         pressed = self.query_one(f"#{radio_set}", RadioSet).pressed_button
@@ -192,9 +202,12 @@ class ExportResultsScreen(ModalScreen[tuple[str, str, str] | None]):
     @on(Button.Pressed, "#export-go")
     @on(Input.Submitted, "#export-path")
     def _go(self) -> None:
-        path = self.query_one("#export-path", Input).value.strip()
-        if path:
-            self.dismiss((os.path.expanduser(path), self._choice("export-format"),
+        path, problem = export_problem(self.query_one("#export-path", Input).value.strip())
+        box = self.query_one("#export-problem", Static)
+        box.update(Text(problem))
+        box.display = bool(problem)
+        if path is not None:
+            self.dismiss((str(path), self._choice("export-format"),
                           self._choice("export-status")))
 
     @on(Button.Pressed, "#export-cancel")
@@ -205,48 +218,52 @@ class ExportResultsScreen(ModalScreen[tuple[str, str, str] | None]):
 def export(screen: ModeScreen, state: BatchState) -> None:
     def chosen(answer: tuple[str, str, str] | None) -> None:
         if answer is not None:
-            screen.run_worker(write_export(screen, state.batch_id, *answer),
-                              group="batch-export", exclusive=True, exit_on_error=False,
-                              name="exporting")
+            screen.app.run_worker(write_export(screen.pe, state.batch_id, *answer),
+                                  group="batch-export", exit_on_error=False, name="exporting")
 
     screen.app.push_screen(ExportResultsScreen(state), chosen)
 
 
-async def write_export(screen: ModeScreen, batch_id: str, path: str, fmt: str,
-                       status: str) -> None:
-    """The results a page at a time into `path`.part, renamed when whole: a file with the
-    chosen name is always a complete export."""
-    client = screen.pe.client_or_none()
+async def write_export(app: PeApp, batch_id: str, path: str, fmt: str, status: str) -> None:
+    """The results a page at a time into `path`.part (the owner's only), written in a thread
+    and renamed when whole: a file with the chosen name is always a complete export."""
+    client = app.client_or_none()
     if client is None:
-        screen.notify(f"Not exported: {screen.pe.not_connected()}", severity="warning")
+        app.notify(f"Not exported: {app.not_connected()}", severity="warning")
         return
     target = Path(path)
     part = target.with_name(target.name + ".part")
-    started = datetime.now(UTC)
+    started = time.monotonic()
+    done = created = False
+    count = 0
     try:
-        handle = await asyncio.to_thread(part.open, "w", encoding="utf-8",
-                                         newline="" if fmt == "csv" else None)
-    except OSError as exc:
-        screen.notify(f"Not exported: {exc}", severity="error", timeout=10)
-        return
-    try:
-        writer = ResultWriter(handle, fmt)
-        async for item in client.batches.iterate_results(batch_id, status=status or None):
-            writer.write(item)
-        await asyncio.to_thread(handle.close)
+        out = await asyncio.to_thread(create_private, part)
+        created = True
+        try:
+            page = io.StringIO(newline="")
+            writer = ResultWriter(page, fmt)
+            async for item in client.batches.iterate_results(batch_id, status=status or None):
+                writer.write(item)
+                if page.tell() >= PAGE_BYTES:
+                    await asyncio.to_thread(out.write, page.getvalue().encode())
+                    page.seek(0)
+                    page.truncate()
+            await asyncio.to_thread(out.write, page.getvalue().encode())
+            count = writer.count
+        finally:
+            await asyncio.to_thread(out.close)
         await asyncio.to_thread(os.replace, part, target)
-    except (APIError, OSError) as exc:
-        handle.close()
-        with contextlib.suppress(OSError):
-            part.unlink()
-        screen.notify(f"Export of {batch_id} stopped: "
-                      f"{describe_error(exc) if isinstance(exc, APIError) else exc}",
-                      severity="error", timeout=10)
-        return
-    except BaseException:
-        handle.close()
-        with contextlib.suppress(OSError):
-            part.unlink()
-        raise
-    took = (datetime.now(UTC) - started).total_seconds()
-    screen.notify(f"Exported {writer.count:,} items of {batch_id} to {target} ({took:.1f}s).")
+        done = True
+    except APIError as exc:
+        app.notify(f"Export of {batch_id} failed: {describe_error(exc)}", severity="error",
+                   timeout=10)
+    except OSError as exc:
+        app.notify(f"Export of {batch_id} failed writing {part}: {exc}", severity="error",
+                   timeout=10)
+    finally:
+        if not done and created:  # a .part that was there before is not ours to remove
+            with contextlib.suppress(OSError):
+                part.unlink()
+    if done:
+        app.notify(f"Exported {count:,} items of {batch_id} to {target} "
+                   f"({time.monotonic() - started:.1f}s).")

@@ -158,7 +158,8 @@ class BatchScreen(BatchActions, ModeScreen):
         state = self.state
         if state is None or not self.is_current:
             return
-        if self._throughput_final or still_reading(self, "batch-throughput"):
+        if (self._throughput_final and state.finished) or \
+                still_reading(self, "batch-throughput"):
             return
         self.run_worker(self._throughput_of(state.finished), group="batch-throughput",
                         exit_on_error=False, name="reading throughput")
@@ -283,7 +284,7 @@ class ItemScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog help", id="batch-item"):
-            yield Label(escape(f"{self.item.item_id} of {self.batch_id}"),
+            yield Label(escape(one_line(f"{self.item.item_id} of {self.batch_id}")),
                         classes="dialog-title")
             yield Static(attempts_text(self.item), id="batch-item-attempts")
             yield Static(Text("reading its execution…", style="dim"), id="batch-item-body")

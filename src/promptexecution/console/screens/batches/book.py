@@ -103,8 +103,7 @@ class BatchBook:
                 state = self.states[summary.batch_id] = BatchState(summary, now)
             else:
                 state.summary, state.updated = summary, now
-                if state.progress is not None and state.progress.status != summary.status:
-                    state.progress = None  # the listing is newer than the last event
+                state.progress = _newer(state.progress, summary)
             self._saw(state)
         self.loaded = True
         self._changed({b.batch_id for b in batches})
@@ -137,9 +136,7 @@ class BatchBook:
             state = self.states[summary.batch_id] = BatchState(summary, self.clock())
         else:
             state.summary, state.updated = summary, self.clock()
-            if state.progress is not None and summary.status in FINISHED:
-                state.progress = state.progress.model_copy(
-                    update={"status": summary.status, "progress": summary.progress})
+            state.progress = _newer(state.progress, summary)
         if summary.status in FINISHED:
             state.cancel_asked = False
         self._saw(state)
@@ -179,3 +176,15 @@ class BatchBook:
     def template_name(self, state: BatchState) -> str | None:
         template_id = state.summary.template_id
         return self.names.get(template_id, template_id) if template_id else None
+
+
+def _newer(progress: BatchProgress | None, summary: BatchSummary) -> BatchProgress | None:
+    """The last progress, with a newer summary's status, counts and cost (a listing after a
+    reconnect, a poll, a cancel's or a retry's answer); what only progress has (throughput,
+    ETA, errors by code) stays until the next event brings it."""
+    if progress is None:
+        return None
+    spent = {**progress.summary, **{k: v for k, v in summary.summary.items()
+                                     if k in ("total_cost", "total_tokens")}}
+    return progress.model_copy(update={"status": summary.status,
+                                       "progress": summary.progress, "summary": spent})

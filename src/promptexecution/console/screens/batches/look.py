@@ -123,12 +123,20 @@ def eta_seconds(state: BatchState, now: datetime) -> float | None:
     return max((stamp - now).total_seconds(), 0.0)
 
 
+def cost_per_completed(state: BatchState) -> float | None:
+    """What an item that completes costs, on this batch's average (a failure costs next to
+    nothing, so it is not counted in)."""
+    completed = state.counts.completed
+    return state.cost / completed if completed and state.cost else None
+
+
 def projected_cost(state: BatchState) -> float | None:
-    counts = state.counts
-    done = counts.completed + counts.failed
-    if done == 0 or state.finished:
+    """The cost when every pending item has run (None while nothing has completed, and for a
+    batch that is finished or cancelling: nothing more will run)."""
+    each = cost_per_completed(state)
+    if each is None or state.status not in ("queued", "processing"):
         return None
-    return state.cost / done * (counts.total - counts.cancelled)
+    return state.cost + each * state.counts.pending
 
 
 def age(seconds: float) -> str:

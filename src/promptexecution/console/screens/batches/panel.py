@@ -61,7 +61,7 @@ def counts_line(state: BatchState, variables: dict[str, str]) -> Text:
 
 def figures(state: BatchState, now: datetime) -> Text:
     text = Text()
-    if not state.finished:
+    if state.status == "processing":  # queued: nothing runs yet; cancelling: nothing new
         text.append("throughput ", style="dim")
         text.append(look.rate(state.per_minute))
         eta = look.eta_seconds(state, now)
@@ -71,7 +71,7 @@ def figures(state: BatchState, now: datetime) -> Text:
         text.append("\n")
     text.append("cost ", style="dim")
     text.append(money(state.cost))
-    text.append(" so far" if not state.finished else "", style="dim")
+    text.append(" so far" if not state.finished else " in all", style="dim")
     projected = look.projected_cost(state)
     if projected is not None:
         text.append(" · about ", style="dim")

@@ -133,9 +133,11 @@ class ResultRows:
         except APIError as exc:
             if generation == self._generation:
                 self._loading.discard(page)
+                first = not self.loaded
                 self.loaded = True
                 self._on_error(exc)
-                self._on_change()
+                if first:  # the empty text says so; a later page is asked again on a move,
+                    self._on_change()  # not by this redraw (that looped, 1,600 times a second)
             return
         if generation != self._generation:
             return

@@ -59,16 +59,17 @@ class BatchRowSource:
         return None  # every batch is in the book already
 
 
-def matches(state: BatchState, words: list[str]) -> bool:
-    """Every word: a status (or `running`), else part of the id or the template."""
+def matches(state: BatchState, template: str | None, words: list[str]) -> bool:
+    """Every word: a status (or `running`), else part of the id or the template (its name
+    as the list shows it, or its id)."""
     for word in words:
         if word in FILTER_WORDS:
             if word == "running" and state.finished:
                 return False
             if word != "running" and state.status != word:
                 return False
-        elif word not in state.batch_id.lower() and \
-                word not in (state.summary.template_id or "").lower():
+        elif not any(word in text.lower() for text in (
+                state.batch_id, template or "", state.summary.template_id or "")):
             return False
     return True
 
@@ -143,7 +144,8 @@ class BatchesScreen(BatchActions, ModeScreen):
         table = self.query_one(VirtualTable)
         current = self.current
         book = self.pe.batch_book
-        self.source.shown = [s for s in book.ordered() if matches(s, self.words)]
+        self.source.shown = [s for s in book.ordered()
+                             if matches(s, book.template_name(s), self.words)]
         if current is not None:  # the cursor stays on its batch when others arrive above
             at = next((i for i, s in enumerate(self.source.shown)
                        if s.batch_id == current.batch_id), None)
@@ -239,7 +241,8 @@ class BatchesScreen(BatchActions, ModeScreen):
         if state is None or not self.is_current or self.pe.client_or_none() is None:
             return
         seen = self.throughput.get(state.batch_id)
-        if (seen is not None and seen[1]) or still_reading(self, "batches-throughput"):
+        final = seen is not None and seen[1] and state.finished  # a retry runs it again
+        if final or still_reading(self, "batches-throughput"):
             return
         self.run_worker(self._throughput_of(state.batch_id, state.finished),
                         group="batches-throughput", exit_on_error=False,

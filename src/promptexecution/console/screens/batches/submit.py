@@ -7,6 +7,8 @@ fixed, or dropped on purpose. Then the estimated cost, a confirmation, and the b
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import csv
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +24,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from .... import batch_file
 from ....exceptions import APIError
+from ....history_cells import one_line
 from ....models import BatchOptions, ModelSettings
 from ...errors import describe_error
 from ..base import ModeScreen
@@ -160,12 +163,13 @@ class SubmitScreen(ModeScreen):
             self._report(Text(f"✗ {self.pe.not_connected()}"))
             return
         try:
-            page = await client.templates.list(limit=100, sort="name")
+            templates = [t async for t in client.templates.iterate()]
             models = await client.models.list()
         except APIError as exc:
             self._report(Text(f"✗ {describe_error(exc)}"))
             return
-        self.templates, self.models = list(page.templates), list(models.models)
+        self.templates = sorted(templates, key=lambda t: t.name)
+        self.models = list(models.models)
         self.default_model = models.default_model or ""
         picker = self.query_one("#submit-template", Select)
         picker.set_options([(t.name, t.template_id) for t in self.templates])
@@ -207,7 +211,7 @@ class SubmitScreen(ModeScreen):
         if path is not None and path.is_file():
             try:
                 self.file_columns = await asyncio.to_thread(batch_file.columns, path)
-            except (OSError, UnicodeDecodeError) as exc:
+            except (OSError, UnicodeDecodeError, ValueError, csv.Error) as exc:
                 note.update(Text(f"✗ {path}: {exc}"))
                 return
         if self.template is None:
@@ -224,7 +228,7 @@ class SubmitScreen(ModeScreen):
                                          compact=True, name=name, classes="submit-column"),
                                    classes="submit-map-row"))
         await box.mount_all(rows)
-        columns = ", ".join(self.file_columns) or "none read yet"
+        columns = one_line(", ".join(self.file_columns)) or "none read yet"
         note.update(Text(f"the file's columns: {columns}", style="dim"))
 
     # ------------------------------------------------------------------ checking
@@ -264,14 +268,16 @@ class SubmitScreen(ModeScreen):
         except FormError as exc:
             self._report(Text(f"✗ {exc}", style="bold"))
             return
-        key = (path, template.template_id, template.version, tuple(self._columns().items()))
+        stat = path.stat()  # an edited file is read again
+        key = (path, stat.st_mtime_ns, stat.st_size, template.template_id, template.version,
+               tuple(self._columns().items()))
         if self.checked is None or key != self._checked_with:
             self._report(Text(f"checking {path}…", style="dim"))
             declared = list(template.variables)
             try:
                 checked = await asyncio.to_thread(batch_file.load, path, declared,
                                                   mapping_of(self._columns()))
-            except (OSError, UnicodeDecodeError, ValueError) as exc:
+            except (OSError, UnicodeDecodeError, ValueError, csv.Error) as exc:
                 self.checked = None
                 self._report(Text(f"✗ {exc}", style="bold"))
                 return
@@ -338,7 +344,7 @@ class SubmitScreen(ModeScreen):
         text.append(f"{path.name}: {checked.rows:,} rows, {batch_file.size_words(checked.size)}, "
                     f"checked against {template.name} {template.version}\n", style="bold")
         if checked.unmapped:
-            text.append(f"columns no variable takes: {', '.join(checked.unmapped)}\n",
+            text.append(f"columns no variable takes: {one_line(', '.join(checked.unmapped))}\n",
                         style="dim")
         if checked.problems:
             bad_rows = len({p.row for p in checked.problems if not p.whole_file})
@@ -347,7 +353,7 @@ class SubmitScreen(ModeScreen):
                         + (" or dropped" if checked.can_drop_bad_rows else "") + ":\n",
                         style="bold red")
             for problem in checked.problems[:SHOW_PROBLEMS]:
-                text.append(f"  {problem}\n")
+                text.append(f"  {one_line(str(problem))}\n")
             if len(checked.problems) > SHOW_PROBLEMS:
                 text.append(f"  … and {len(checked.problems) - SHOW_PROBLEMS:,} more\n",
                             style="dim")
@@ -382,10 +388,11 @@ class SubmitScreen(ModeScreen):
                 checked.inputs, template_id=template.template_id,
                 template_version=template.version, model_config=config or None,
                 options=options)
-            self.pe.batch_book.put_summary(await client.batches.get(submitted.batch_id))
         except APIError as exc:
             self._report(Text(f"✗ Not sent: {describe_error(exc)}", style="bold"))
             return
+        with contextlib.suppress(APIError):  # sent: the stream brings it if this read fails
+            self.pe.batch_book.put_summary(await client.batches.get(submitted.batch_id))
         self.notify(f"Batch {submitted.batch_id}: {submitted.total_items:,} items sent; "
                     "you will be told when it finishes.")
         self.dismiss()

@@ -7,7 +7,8 @@ spec) is polled instead, one listing every `POLL_EVERY` seconds."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 from ....exceptions import APIError, NotFoundError
@@ -15,6 +16,7 @@ from .book import BatchBook, BatchState
 
 if TYPE_CHECKING:
     from ....client import AsyncPromptExecutionClient
+    from ....client.types import BatchEvent
 
 LIST_PAGES = 5  # 500 batches, newest first: older ones are finished and stay as they were
 POLL_EVERY = 2.0
@@ -40,17 +42,31 @@ async def follow(client: AsyncPromptExecutionClient, book: BatchBook,
         try:
             for state in await list_into(client, book):
                 finished(state)
-            async for event in client.batches.watch():
-                if not book.knows(event.batch_id):  # submitted elsewhere: learn what it is
-                    book.put_summary(await client.batches.get(event.batch_id))
-                done = book.apply(event)
-                if done is not None:
-                    finished(done)
-        except NotFoundError:
-            await _poll(client, book, finished)
-        except APIError:
-            pass  # the heartbeat reports a server that went away; try again shortly
+            events = client.batches.watch()
+            try:
+                first = await anext(events)
+            except NotFoundError:  # no stream on this server: listings it is
+                await _poll(client, book, finished)
+                continue
+            await _follow(client, book, finished, first, events)
+        except (APIError, ValueError):
+            pass  # the heartbeat reports a server that went away; a malformed event (a
+            # ValueError from its model) is not worth a stopped watch: both try again
         await asyncio.sleep(RETRY_AFTER)
+
+
+async def _follow(client: AsyncPromptExecutionClient, book: BatchBook,
+                  finished: Callable[[BatchState], None], first: BatchEvent,
+                  events: AsyncIterator[BatchEvent]) -> None:
+    event: BatchEvent | None = first
+    while event is not None:
+        if not book.knows(event.batch_id):  # submitted elsewhere: learn what it is
+            with contextlib.suppress(NotFoundError):
+                book.put_summary(await client.batches.get(event.batch_id))
+        done = book.apply(event)
+        if done is not None:
+            finished(done)
+        event = await anext(events, None)
 
 
 async def _poll(client: AsyncPromptExecutionClient, book: BatchBook,

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
@@ -26,6 +25,7 @@ from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
 from ....exceptions import APIError
 from ...errors import describe_error
+from ...files import create_private, export_problem
 from ..save_template import DialogBody
 
 if TYPE_CHECKING:
@@ -102,17 +102,7 @@ class ExportScreen(ModalScreen[tuple[str, str] | None]):
     @on(Input.Submitted, "#export-path")
     @on(Button.Pressed, "#export-go")
     def _go(self) -> None:
-        raw = self.query_one("#export-path", Input).value.strip()
-        problem = ""
-        path = Path(raw).expanduser() if raw else None
-        if path is None:
-            problem = "Give the file to write."
-        elif path.is_dir():
-            problem = f"{path} is a folder; give a file name in it."
-        elif not path.parent.is_dir():
-            problem = f"There is no folder {path.parent}."
-        elif path.exists():
-            problem = f"{path} exists; give another name (nothing is overwritten)."
+        path, problem = export_problem(self.query_one("#export-path", Input).value.strip())
         box = self.query_one("#export-problem", Static)
         box.update(Text(problem))
         box.display = bool(problem)
@@ -139,7 +129,7 @@ async def run_export(screen: HistoryScreen, fmt: str, target: str) -> None:
     done = stopped = created = False
     try:
         # Writes go to a thread: a full or slow disk must not stall the screen.
-        out = await asyncio.to_thread(_create_private, part)
+        out = await asyncio.to_thread(create_private, part)
         created = True
         stream = client.executions.export(format=fmt, **screen.rows.filters)
         try:
@@ -172,11 +162,6 @@ async def run_export(screen: HistoryScreen, fmt: str, target: str) -> None:
                               "was removed.", severity="warning")
         screen.exporting = None
         screen.show_count()
-
-
-def _create_private(path: Path) -> BinaryIO:
-    """A new file (never one that exists), readable by its owner only: prompts and outputs."""
-    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
 
 
 def _progress(screen: HistoryScreen, rows: int, total: int) -> None:
