@@ -245,6 +245,41 @@ def test_sigkill_mid_batch_resumes_with_one_result_per_item(tmp_path: Path) -> N
                                                      for r in items)
 
 
+def test_sigterm_mid_batch_stops_the_server_promptly_and_the_batch_goes_on_after(
+        tmp_path: Path) -> None:
+    """A batch running flat out (latency 0) once kept `pe serve` from stopping: each
+    cancelled item woke the runner, and Python 3.11's wait_for swallowed the runner's own
+    cancel, so it kept starting items."""
+    data = tmp_path / "data"
+    proc, url = start_server(data, "--log-level", "warning")
+    key = (data / "local.key").read_text().strip()
+    headers = {"Authorization": f"Bearer {key}"}
+    total = 8_000
+    try:
+        with httpx.Client(base_url=url, headers=headers, timeout=30) as c:
+            batch = submit(c, {"prompt": "n {{ n }}", "inputs": [
+                {"variables": {"n": n}} for n in range(total)]})
+            while c.get(f"/batch/{batch['batch_id']}/progress").json()["progress"][
+                    "completed"] < 3000:
+                time.sleep(0.02)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+        assert time.monotonic() - started < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+    proc, url = start_server(data, "--log-level", "warning")
+    try:
+        with httpx.Client(base_url=url, headers=headers, timeout=30) as c:
+            final = wait_for(c, batch["batch_id"], timeout=120)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert final["status"] == "completed" and final["progress"]["completed"] == total
+
+
 # Section 3, use case 3, "Raw HTTP Example", as written.
 USE_CASE_3_RAW = """{
     "template_id": "sentiment_analysis_detailed_v1",

@@ -14,6 +14,7 @@ first.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -76,6 +77,7 @@ class BatchRunner:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._items: set[asyncio.Task[None]] = set()
+        self._stopping = False
         self._results: GroupCommit[ItemResult] = GroupCommit(self._write_results)
         self._on_finish = on_finish
         self._on_progress = on_progress
@@ -89,6 +91,7 @@ class BatchRunner:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="batch-runner")
 
     async def stop(self) -> None:
+        self._stopping = True  # no item starts from now on, whatever the loop is doing
         tasks = [t for t in (self._task, *self._items) if t is not None]
         for task in tasks:
             task.cancel()
@@ -108,18 +111,22 @@ class BatchRunner:
     # -------------------------------------------------------------- scheduling
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 self._schedule()
             except Exception:  # the runner must outlive any one bad batch
                 log.exception("batch scheduling failed; retrying")
             self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
-            except TimeoutError:
-                pass
+            # Not asyncio.wait_for: on Python 3.11 it swallows a cancel that arrives as the
+            # event is set (every cancelled item sets it), and the server never stopped
+            # while a batch ran (SIGTERM ignored). asyncio.timeout keeps the cancel.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self._wake.wait()
 
     def _schedule(self) -> None:
+        if self._stopping:
+            return
         ordered = sorted(self.live.values(), key=lambda b: (-b.row.priority, b.row.created_us))
         for live in ordered:
             if live.cancel:

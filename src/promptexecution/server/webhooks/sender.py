@@ -96,8 +96,9 @@ class WebhookSender:
                     wait = 1.0  # what is due is in flight (its end wakes us) or held back
             except Exception:  # the outbox must outlive one bad read (a locked database)
                 log.exception("webhook outbox: could not read due deliveries; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=max(wait, 0.01))
+            with contextlib.suppress(TimeoutError):  # not wait_for: see BatchRunner._loop
+                async with asyncio.timeout(max(wait, 0.01)):
+                    await self._wake.wait()
 
     def _start(self, entry: Pending) -> None:
         task = asyncio.get_running_loop().create_task(self._deliver(entry))
