@@ -109,8 +109,9 @@ def size_words(size: int) -> str:
 
 
 def request_bytes(inputs: Sequence[Mapping[str, Any]]) -> int:
-    """About how large the batch request's body is (its inputs, as JSON)."""
-    return len(json.dumps(inputs, ensure_ascii=False).encode()) + 2048
+    """About how large the batch request's body is: its inputs as the SDK's httpx sends
+    them (compact, UTF-8), and room for the rest of the body."""
+    return len(json.dumps(inputs, ensure_ascii=False, separators=(",", ":")).encode()) + 2048
 
 
 def columns(path: Path, sample: int = 200) -> list[str]:
