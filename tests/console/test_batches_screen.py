@@ -440,3 +440,24 @@ async def test_a_file_fixed_after_a_check_is_read_again_and_a_sent_batch_is_neve
         assert any("2 items sent" in n.message for n in app._notifications)
     with _client(console_server) as c:
         assert c.get("/batch").json()["pagination"]["total"] == 1
+
+
+async def test_the_palette_opens_a_batch_from_any_screen(
+        console_server: ServerHandle, tmp_path: Path) -> None:
+    from promptexecution.console.commands import BatchCommands
+
+    batch_id = _submit(console_server, 5)
+    app = make_app(console_server, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        app, _ = await _batches(pilot)
+        await wait_for(pilot, lambda: "triage" in app.batch_book.names.values())
+        await pilot.press("f2")
+        entries = BatchCommands(app.screen).entries()
+        text, help_text, command = next(e for e in entries if batch_id in e[0])
+        assert text == f"Open batch: {batch_id} (triage)"
+        assert help_text in ("processing: 0 of 5 done, 0 failed", "completed: 5 of 5 done, "
+                             "0 failed") or help_text.endswith("of 5 done, 0 failed")
+        await command()  # type: ignore[misc]
+        await wait_for(pilot, lambda: isinstance(app.screen, BatchScreen)
+                       and app.screen.batch_id == batch_id and app.screen.rows.loaded)
+        assert app.current_mode == "batches" and app.screen.rows.total == 5

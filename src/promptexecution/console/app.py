@@ -34,6 +34,7 @@ from . import config as config_module
 from .clipboard import copy_with_tool
 from .commands import (
     ActionCommands,
+    BatchCommands,
     HistoryFilterCommands,
     ProfileCommands,
     TemplateCommands,
@@ -82,7 +83,7 @@ class PeApp(App[None]):
                                               "batches": "Batches", "settings": "Settings"}
     DEFAULT_MODE = "playground"
     COMMANDS = App.COMMANDS | {TemplateCommands, ProfileCommands, ThemeCommands,
-                               ActionCommands, HistoryFilterCommands}
+                               ActionCommands, HistoryFilterCommands, BatchCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
         Binding("f1", "help", "Help", id="help", priority=True),
@@ -325,6 +326,12 @@ class PeApp(App[None]):
         self.run_worker(follow(client, self.batch_book, self._batch_finished),
                         group="batch-watch", exclusive=True, exit_on_error=False,
                         name="watching batches")
+
+    async def open_batch(self, batch_id: str) -> None:
+        """The palette's "Open batch": its own screen, over the Batches list."""
+        await self.switch_mode("batches")
+        if not isinstance(self.screen, BatchScreen) or self.screen.batch_id != batch_id:
+            self.push_screen(BatchScreen(batch_id))
 
     def _batch_finished(self, state: BatchState) -> None:
         counts = state.counts

@@ -49,6 +49,22 @@ class TemplateCommands(_PeProvider):
                 for t in self.pe.known_templates()]
 
 
+class BatchCommands(_PeProvider):
+    """Jump to a batch: the newest 100 the console knows, with their status and counts."""
+
+    def entries(self) -> list[tuple[str, str, Callable[[], object]]]:
+        book = self.pe.batch_book
+        found: list[tuple[str, str, Callable[[], object]]] = []
+        for state in book.ordered()[:100]:
+            counts = state.counts
+            name = book.template_name(state) or "raw prompt"
+            found.append((f"Open batch: {state.batch_id} ({name})",
+                          f"{state.status}: {counts.completed + counts.failed:,} of "
+                          f"{counts.total:,} done, {counts.failed:,} failed",
+                          partial(self.pe.open_batch, state.batch_id)))
+        return found
+
+
 class ProfileCommands(_PeProvider):
     def entries(self) -> list[tuple[str, str, Callable[[], object]]]:
         current = self.pe.status.profile
