@@ -97,6 +97,11 @@ def serve_in_thread(app: Any, lifespan: str = "off", port: int = 0,
     try:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}", server
     finally:
+        # As `pe serve` does on SIGTERM: open streams (a console's batch watch) end now
+        # rather than hold the grace period (2 s a test).
+        ctx = getattr(getattr(app, "state", None), "ctx", None)
+        if ctx is not None:
+            ctx.stop_soon()
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()

@@ -63,6 +63,7 @@ async def test_first_frame_before_connecting_then_reconnects_when_the_server_com
             await ready(pilot)
             assert "connected" in header(app) and "enterprise" in header(app)
         finally:
+            server_app.state.ctx.stop_soon()  # as pe serve on SIGTERM: streams end now
             server.should_exit = True
             await asyncio.to_thread(thread.join, 10)
         # The server went away: the heartbeat notices, the header says so, and it retries.
