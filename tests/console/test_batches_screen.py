@@ -230,15 +230,20 @@ async def test_cancel_shows_cancelling_until_the_server_confirms(
     app = make_app(console_server, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         app, screen = await _batches(pilot)
-        batch_id = _submit(console_server, 400, latency_ms=50, concurrency=2)
+        batch_id = _submit(console_server, 400, latency_ms=300, concurrency=2)
         await wait_for(pilot, lambda: screen.current is not None
                        and screen.current.counts.completed > 0)
+        state = app.batch_book.states[batch_id]
+        shown: list[str] = []
+        app.batch_book.subscribe(lambda _: shown.append(state.status))
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.click("#confirm-yes")
-        state = app.batch_book.states[batch_id]
-        assert state.status == "cancelling"  # at once, before the server answers
         await wait_for(pilot, lambda: state.status == "cancelled", limit=20)
+        # From the confirm on, cancelling (before the server answers, and while the items
+        # in flight finish), then cancelled: never processing again.
+        after = shown[shown.index("cancelling"):]
+        assert set(after) <= {"cancelling", "cancelled"} and after[-1] == "cancelled"
         counts = _finished(console_server, batch_id)["progress"]
         assert counts["cancelled"] > 0 and counts["completed"] > 0
         assert state.counts.cancelled == counts["cancelled"]
