@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 REDRAW_EVERY = 0.25
 ITEMS_EVERY = 2.0  # seconds between readings of the items in view while the batch runs
 THROUGHPUT_EVERY = 5.0
+NARROW_WIDTH, NARROW_HEIGHT = 110, 36  # below either, the panel packs tighter
 STATUS_KEYS = {"": "every item", "completed": "completed", "failed": "failed",
                "pending": "pending", "cancelled": "cancelled"}
 
@@ -94,6 +95,10 @@ class BatchScreen(BatchActions, ModeScreen):
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < NARROW_WIDTH or self.size.height < NARROW_HEIGHT,
+                       "-narrow")
 
     # ------------------------------------------------------------------ live
 
