@@ -157,6 +157,17 @@ async def test_submit_from_csv_maps_a_column_to_a_variable(
         assert "text: required" in str(screen.checked.problems[0])
         next(f for f in screen.query(".submit-column").results(Input)
              if f.name == "text").value = "comment"
+        # The spec's processing options: a callback to a private address is refused by
+        # the server, and the form says why; then none.
+        screen.query_one("#submit-priority", Select).value = "high"
+        screen.query_one("#submit-callback", Input).value = "http://10.0.0.1/hook"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.click("#confirm-yes")
+        report = screen.query_one("#submit-report", Static)
+        await wait_for(pilot, lambda: "Not sent" in str(report.render()))
+        assert "10.0.0.1" in str(report.render()) or "callback" in str(report.render())
+        screen.query_one("#submit-callback", Input).value = ""
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.click("#confirm-yes")
@@ -164,6 +175,7 @@ async def test_submit_from_csv_maps_a_column_to_a_variable(
                        and next(iter(app.batch_book.states.values())).finished, limit=20)
         state = next(iter(app.batch_book.states.values()))
         assert state.counts.completed == 12
+        assert state.summary.priority == "high"
     with _client(console_server) as c:
         item = c.get(f"/batch/{state.batch_id}/results").json()["results"][3]
         execution = c.get(f"/executions/{item['execution_id']}").json()

@@ -140,7 +140,18 @@ class SubmitScreen(ModeScreen):
                                 placeholder="server's")
                 with Vertical():
                     yield Label(" ", classes="field-label")
-                    yield Checkbox("retry failed items once", compact=True, id="submit-retry")
+                    yield Checkbox("retry transient failures", compact=True,
+                                   id="submit-retry")
+            with Horizontal(classes="submit-row"):
+                with Vertical():
+                    yield Label("webhook (callback URL; checked by the server)",
+                                classes="field-label")
+                    yield Input(compact=True, id="submit-callback",
+                                placeholder="https://your-app.example/webhooks/batch")
+                with Vertical(classes="submit-wide"):
+                    yield Label(" ", classes="field-label")
+                    yield Checkbox("progress webhooks every 2 s", compact=True,
+                                   id="submit-progress-updates")
             yield Checkbox("drop the bad rows and send the rest", compact=True, id="submit-drop")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Check", id="submit-check")
@@ -306,7 +317,11 @@ class SubmitScreen(ModeScreen):
         config: dict[str, Any] = {"model": model_id} if isinstance(model, str) else {}
         options: dict[str, Any] = {
             "priority": self.query_one("#submit-priority", Select).value,
-            "retry_failed": self.query_one("#submit-retry", Checkbox).value}
+            "retry_failed": self.query_one("#submit-retry", Checkbox).value,
+            "progress_updates": self.query_one("#submit-progress-updates", Checkbox).value}
+        callback = self.query_one("#submit-callback", Input).value.strip()
+        if callback:
+            options["callback_url"] = callback
         for field, into, key, kind in (("max-tokens", config, "max_tokens", int),
                                        ("temperature", config, "temperature", float),
                                        ("concurrency", options, "max_concurrent", int)):
