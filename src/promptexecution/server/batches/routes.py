@@ -245,8 +245,7 @@ async def watch_batches(request: Request) -> Response:
     runner, base = runner_of(request), public_base(request)
 
     async def events() -> AsyncIterator[bytes]:
-        last: dict[str, tuple[Any, ...]] = {}
-        sent: dict[str, float] = {}
+        changes = _Changes()
         ended: dict[str, int | None] = {}  # id -> the end announced (its finished_us)
         since = to_micros(ctx.clock())
         while True:
@@ -260,13 +259,11 @@ async def watch_batches(request: Request) -> Response:
             for row in rows:
                 if row.id in ended and ended[row.id] == row.finished_us:
                     continue
-                seen = (row.status, row.completed, row.failed, row.pending, row.cancelled)
-                if last.get(row.id) != seen or now - sent.get(row.id, 0.0) >= RESEND_EVERY:
-                    last[row.id], sent[row.id] = seen, now
+                if changes.due(row, now):
                     yield sse("progress", progress_of(ctx, runner, row))
                 if row.status in FINISHED:
                     ended[row.id] = row.finished_us
-                    del last[row.id], sent[row.id]
+                    changes.forget(row.id)
                     yield sse("finished", _summary(row, base))
             since = looked_at - 1_000_000  # a second's margin for a slow commit
             await asyncio.sleep(WATCH_EVERY)
@@ -299,9 +296,9 @@ async def throughput(request: Request, batch_id: str,
     payload: dict[str, Any] = {"batch_id": row.id, "started_at": None, "bucket_seconds": None,
                                "finished": []}
     if row.started_us:
-        end_us = row.finished_us or to_micros(ctx.clock())
-        bucket_us = max(math.ceil(max(end_us - row.started_us, 1) / buckets), 1_000_000)
-        counts = [0] * min(buckets, math.ceil(max(end_us - row.started_us, 1) / bucket_us))
+        span_us = max((row.finished_us or to_micros(ctx.clock())) - row.started_us, 1)
+        bucket_us = max(math.ceil(span_us / buckets), 1_000_000)
+        counts = [0] * min(buckets, math.ceil(span_us / bucket_us))
         for bucket, count in ctx.batch_store.finished_times(row.id, row.started_us,
                                                             bucket_us):
             counts[min(bucket, len(counts) - 1)] += count
@@ -359,15 +356,12 @@ async def watch_batch(request: Request, batch_id: str) -> Response:
     runner, base = runner_of(request), public_base(request)
 
     async def events() -> AsyncIterator[bytes]:
-        last: tuple[Any, ...] | None = None
-        sent = 0.0
+        changes = _Changes()
         while True:
             row = ctx.batch_store.get_any(batch_id)
             if row is None:
                 return
-            seen = (row.status, row.completed, row.failed, row.pending, row.cancelled)
-            if seen != last or ctx.monotonic() - sent >= RESEND_EVERY:
-                last, sent = seen, ctx.monotonic()
+            if changes.due(row, ctx.monotonic()):
                 yield sse("progress", progress_of(ctx, runner, row))
             if row.status in FINISHED:
                 yield sse("finished", _summary(row, base))
@@ -375,6 +369,25 @@ async def watch_batch(request: Request, batch_id: str) -> Response:
             await asyncio.sleep(WATCH_EVERY)
 
     return _event_stream(request, events())
+
+
+class _Changes:
+    """When a watched batch is due a `progress` event: its status or counts changed, or it
+    has stood still for `RESEND_EVERY` (both streams decide it here)."""
+
+    def __init__(self) -> None:
+        self._sent: dict[str, tuple[tuple[Any, ...], float]] = {}  # id -> (what, when)
+
+    def due(self, row: BatchRow, now: float) -> bool:
+        seen = (row.status, row.completed, row.failed, row.pending, row.cancelled)
+        before = self._sent.get(row.id)
+        if before is not None and before[0] == seen and now - before[1] < RESEND_EVERY:
+            return False
+        self._sent[row.id] = (seen, now)
+        return True
+
+    def forget(self, batch_id: str) -> None:
+        self._sent.pop(batch_id, None)
 
 
 def _event_stream(request: Request, events: AsyncIterator[bytes]) -> Response:

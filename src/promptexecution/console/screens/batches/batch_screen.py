@@ -20,9 +20,9 @@ from ....exceptions import APIError
 from ....history_cells import one_line
 from ...errors import describe_error
 from ...widgets.virtual_table import VirtualTable
-from ..base import ModeScreen
 from ..history import detail
 from .actions import BatchActions
+from .live import LiveScreen
 from .panel import BatchPanel
 from .result_rows import COLUMNS, ResultRows
 from .screen import still_reading
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from ....models import BatchItemResult, BatchThroughput
     from .book import BatchState
 
-REDRAW_EVERY = 0.25
 ITEMS_EVERY = 2.0  # seconds between readings of the items in view while the batch runs
 THROUGHPUT_EVERY = 5.0
 NARROW_WIDTH, NARROW_HEIGHT = 110, 36  # below either, the panel packs tighter
@@ -40,7 +39,7 @@ STATUS_KEYS = {"": "every item", "completed": "completed", "failed": "failed",
                "pending": "pending", "cancelled": "cancelled"}
 
 
-class BatchScreen(BatchActions, ModeScreen):
+class BatchScreen(BatchActions, LiveScreen):
     AUTO_FOCUS = "#batch-results"
     BINDINGS = [
         Binding("escape", "close", "Back", id="batch.back"),
@@ -63,8 +62,6 @@ class BatchScreen(BatchActions, ModeScreen):
         self.error_code = ""
         self.throughput: BatchThroughput | None = None
         self._throughput_final = False  # read after the batch finished: it will not change
-        self._dirty = True
-        self._unsubscribe: Any = None
         self._groups_shown: list[tuple[str, int, int]] = []
 
     def compose_body(self) -> ComposeResult:
@@ -82,19 +79,12 @@ class BatchScreen(BatchActions, ModeScreen):
         return self.pe.batch_book.states.get(self.batch_id)
 
     def on_mount(self) -> None:
-        self._unsubscribe = self.pe.batch_book.subscribe(self._book_changed)
-        self.set_interval(REDRAW_EVERY, self._redraw)
-        self.set_interval(1.0, self._tick)
         self.set_interval(ITEMS_EVERY, self._read_items)
         self.set_interval(THROUGHPUT_EVERY, self._read_throughput)
         self.rows.reset()
         self._read_throughput()
         self._read_progress()
-        self._redraw()
-
-    def on_unmount(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
+        self.start_live()
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < NARROW_WIDTH or self.size.height < NARROW_HEIGHT,
@@ -102,17 +92,10 @@ class BatchScreen(BatchActions, ModeScreen):
 
     # ------------------------------------------------------------------ live
 
-    def _book_changed(self, ids: set[str]) -> None:
-        if not ids or self.batch_id in ids:
-            self._dirty = True
+    def shows(self, ids: set[str]) -> bool:
+        return not ids or self.batch_id in ids
 
-    def _tick(self) -> None:
-        self._dirty = True
-
-    def _redraw(self) -> None:
-        if not self._dirty or not self.is_attached:
-            return
-        self._dirty = False
+    def draw(self) -> None:
         state = self.state
         name = self.pe.batch_book.template_name(state) if state else None
         self.query_one(BatchPanel).show(state, name, self.throughput,

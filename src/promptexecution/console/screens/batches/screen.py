@@ -7,7 +7,7 @@ filters by status or words of the id or template."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -22,12 +22,12 @@ from ..base import ModeScreen
 from . import look
 from .actions import BatchActions
 from .book import STATUSES, BatchState
+from .live import LiveScreen
 from .panel import BatchPanel
 
 if TYPE_CHECKING:
     from ....models import BatchThroughput
 
-REDRAW_EVERY = 0.25  # seconds: events are drawn at most this often, however many come
 THROUGHPUT_EVERY = 5.0  # seconds between readings of the shown batch's sparkline
 SIDE_BY_SIDE_MIN = 150  # columns for the list and the panel side by side
 FILTER_WORDS = (*STATUSES, "running")
@@ -74,7 +74,7 @@ def matches(state: BatchState, template: str | None, words: list[str]) -> bool:
     return True
 
 
-class BatchesScreen(BatchActions, ModeScreen):
+class BatchesScreen(BatchActions, LiveScreen):
     AUTO_FOCUS = "#batches-table"
     BINDINGS = [
         Binding("enter", "open", "Open", id="batches.open"),
@@ -91,8 +91,6 @@ class BatchesScreen(BatchActions, ModeScreen):
         super().__init__(id="batches")
         self.source = BatchRowSource(self)
         self.words: list[str] = []
-        self._dirty = True
-        self._unsubscribe: Any = None
         # Each batch's sparkline, and whether it was read after the batch finished (then it
         # will not change and is not read again).
         self.throughput: dict[str, tuple[BatchThroughput, bool]] = {}
@@ -112,16 +110,8 @@ class BatchesScreen(BatchActions, ModeScreen):
                 yield BatchPanel(id="batches-panel")
 
     def on_mount(self) -> None:
-        book = self.pe.batch_book
-        self._unsubscribe = book.subscribe(self._book_changed)
-        self.set_interval(REDRAW_EVERY, self._redraw)
-        self.set_interval(1.0, self._tick)
         self.set_interval(THROUGHPUT_EVERY, self._read_throughput)
-        self._redraw()
-
-    def on_unmount(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
+        self.start_live()
 
     def on_resize(self) -> None:
         wide = self.size.width >= SIDE_BY_SIDE_MIN
@@ -130,17 +120,7 @@ class BatchesScreen(BatchActions, ModeScreen):
 
     # ------------------------------------------------------------------ live
 
-    def _book_changed(self, _ids: set[str]) -> None:
-        self._dirty = True
-
-    def _tick(self) -> None:
-        """Once a second: the ages ("updated 3s ago") move on even when nothing else does."""
-        self._dirty = True
-
-    def _redraw(self) -> None:
-        if not self._dirty or not self.is_attached:
-            return
-        self._dirty = False
+    def draw(self) -> None:
         table = self.query_one(VirtualTable)
         current = self.current
         book = self.pe.batch_book
